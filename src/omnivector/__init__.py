@@ -1,0 +1,96 @@
+"""omnivector: an embedded vector database for Python on the Lance columnar format.
+
+>>> import omnivector as ov
+>>> store = ov.VectorStore("./data", dimension=384)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+
+# Lance's vector index statistics otherwise carry every centroid (memory) and warn.
+os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
+
+from .cache import CacheInfo, DatasetCacheConfig
+from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
+from .errors import (
+    CommitConflictError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    IndexBuildCancelledError,
+    IndexBuildError,
+    IndexNotFoundError,
+    InvalidFilterError,
+    InvalidInputError,
+    InvalidNameError,
+    OmnivectorError,
+    ReadOnlyError,
+    SchemaError,
+    StorageError,
+    StoreClosedError,
+    TableExistsError,
+    TableNotFoundError,
+    VersionNotFoundError,
+)
+from .fusion import RRF, Weighted
+from .indexing import IndexBuild, IndexBuildConfig, IndexInfo
+from .maintenance import (
+    CleanupResult,
+    CompactionResult,
+    MaintenanceConfig,
+    OptimizeResult,
+    TableHealth,
+    TableStats,
+    VersionInfo,
+)
+from .results import Hit, SearchResults
+from .storage import StorageOptions
+from .store import VectorStore, connect
+from .table import Table, WriteResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CacheInfo",
+    "CleanupResult",
+    "CommitConflictError",
+    "CompactionResult",
+    "DatasetCacheConfig",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "Embedder",
+    "HashingEmbedder",
+    "Hit",
+    "IndexBuild",
+    "IndexBuildCancelledError",
+    "IndexBuildConfig",
+    "IndexBuildError",
+    "IndexInfo",
+    "IndexNotFoundError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "MaintenanceConfig",
+    "OmnivectorError",
+    "OptimizeResult",
+    "RRF",
+    "ReadOnlyError",
+    "SchemaError",
+    "SearchResults",
+    "SentenceTransformerEmbedder",
+    "StorageError",
+    "StorageOptions",
+    "StoreClosedError",
+    "Table",
+    "TableExistsError",
+    "TableHealth",
+    "TableNotFoundError",
+    "TableStats",
+    "VectorStore",
+    "VersionInfo",
+    "VersionNotFoundError",
+    "Weighted",
+    "WriteResult",
+    "__version__",
+    "connect",
+]

@@ -1,0 +1,192 @@
+"""The connection pool: a bounded LRU of open Lance datasets sharing one Lance session.
+
+Every read and write in a store goes through :class:`DatasetCache`. Handles are bounded in
+number (``max_cached_tables``) and all of them share one ``lance.Session`` whose index and
+metadata caches are bounded in bytes, so memory stays bounded however many tables a
+process touches. A cached handle is refreshed when another writer has committed, so reads
+are never stale. Evicting a handle only drops the cache's reference: an operation that
+already holds it finishes undisturbed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import lance
+from lance import LanceDataset
+from lance import Session  # type: ignore[attr-defined]
+
+from .errors import InvalidInputError
+
+__all__ = ["DEFAULT_CACHE", "CacheInfo", "DatasetCache", "DatasetCacheConfig"]
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetCacheConfig:
+    """Bounds of the connection pool.
+
+    - ``max_cached_tables``: open dataset handles kept (LRU); ``None`` = unbounded. Each
+      open handle costs roughly 50-250 KB beyond the shared session caches.
+    - ``index_cache_bytes``: shared budget for index pages (IVF partitions, HNSW graphs,
+      FTS posting lists) across all tables; warm indexes survive eviction of a handle.
+    - ``metadata_cache_bytes``: shared budget for manifests, fragment and file metadata.
+    - ``refresh_interval``: seconds between checks for other writers' commits on a cached
+      handle; ``0`` checks on every operation (strong consistency, ~13 us locally).
+    """
+
+    max_cached_tables: int | None = 128
+    index_cache_bytes: int = 256 * MiB
+    metadata_cache_bytes: int = 64 * MiB
+    refresh_interval: float = 0.0
+
+    def __post_init__(self) -> None:
+        limit = self.max_cached_tables
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise InvalidInputError(
+                f"max_cached_tables must be a positive integer or None, got {limit!r}"
+            )
+        for name in ("index_cache_bytes", "metadata_cache_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
+        interval = self.refresh_interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+            raise InvalidInputError(
+                f"refresh_interval must be a non-negative number of seconds, got {interval!r}"
+            )
+
+
+DEFAULT_CACHE = DatasetCacheConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    """A snapshot of the pool's counters and the shared session's memory."""
+
+    hits: int
+    misses: int
+    evictions: int
+    opens: int
+    refreshes: int
+    open_tables: int
+    max_tables: int | None
+    session_bytes: int
+    index_cache_bytes: int
+    metadata_cache_bytes: int
+
+
+@dataclass(slots=True)
+class _Entry:
+    dataset: lance.LanceDataset
+    checked_at: float
+
+
+class DatasetCache:
+    """Bounded LRU of open datasets; thread-safe, never holds its lock during I/O."""
+
+    def __init__(
+        self,
+        config: DatasetCacheConfig,
+        opener: Callable[[str, Session], LanceDataset],
+    ) -> None:
+        self.config = config
+        self.session = Session(
+            index_cache_size_bytes=config.index_cache_bytes,
+            metadata_cache_size_bytes=config.metadata_cache_bytes,
+        )
+        self._opener = opener
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._hits = self._misses = self._evictions = self._opens = self._refreshes = 0
+
+    def get(self, name: str) -> lance.LanceDataset:
+        """The latest version of table ``name``, opening or refreshing it as needed."""
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None:
+                self._entries.move_to_end(name)
+                self._hits += 1
+            else:
+                self._misses += 1
+        if entry is None:
+            return self._open(name)
+        now = time.monotonic()
+        if now - entry.checked_at < self.config.refresh_interval:
+            return entry.dataset
+        dataset = entry.dataset
+        if dataset.latest_version != dataset.version:
+            with self._lock:
+                self._refreshes += 1
+            return self._open(name)
+        entry.checked_at = now
+        return dataset
+
+    def put(self, name: str, dataset: lance.LanceDataset) -> None:
+        """Install a handle a write just returned (it already holds the new version)."""
+        self._install(name, dataset)
+
+    def evict(self, name: str) -> bool:
+        """Drop the handle of ``name``; return whether one was cached."""
+        with self._lock:
+            found = self._entries.pop(name, None) is not None
+            if found:
+                self._evictions += 1
+        if found:
+            log.debug("evicted table %s", name)
+        return found
+
+    def clear(self) -> None:
+        """Drop every handle (the shared session's caches stay warm)."""
+        with self._lock:
+            self._evictions += len(self._entries)
+            self._entries.clear()
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(
+                hits=self._hits,
+                misses=self._misses,
+                evictions=self._evictions,
+                opens=self._opens,
+                refreshes=self._refreshes,
+                open_tables=len(self._entries),
+                max_tables=self.config.max_cached_tables,
+                session_bytes=int(self.session.size_bytes()),
+                index_cache_bytes=self.config.index_cache_bytes,
+                metadata_cache_bytes=self.config.metadata_cache_bytes,
+            )
+
+    def _open(self, name: str) -> lance.LanceDataset:
+        dataset = self._opener(name, self.session)
+        with self._lock:
+            self._opens += 1
+        log.debug("opened table %s at version %s", name, dataset.version)
+        self._install(name, dataset)
+        return dataset
+
+    def _install(self, name: str, dataset: lance.LanceDataset) -> None:
+        evicted: list[str] = []
+        with self._lock:
+            current = self._entries.get(name)
+            # Never replace a handle with an older version opened concurrently.
+            if current is None or current.dataset.version <= dataset.version:
+                self._entries[name] = _Entry(dataset, time.monotonic())
+            self._entries.move_to_end(name)
+            limit = self.config.max_cached_tables
+            while limit is not None and len(self._entries) > limit:
+                old, _ = self._entries.popitem(last=False)
+                self._evictions += 1
+                evicted.append(old)
+        for old in evicted:
+            log.debug("evicted table %s (LRU, limit %s)", old, self.config.max_cached_tables)

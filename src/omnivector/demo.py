@@ -1,0 +1,76 @@
+"""The main job on an embedded default: a real store of the standard library's docstrings.
+
+Builds a store in a local directory, embeds every docstring with the download-free
+:class:`~omnivector.HashingEmbedder`, builds the vector index in the background while
+searches keep answering, then prints results and statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .corpus import stdlib_docstrings
+from .embedding import HashingEmbedder
+from .indexing import IndexBuild
+from .results import SearchResults
+from .store import VectorStore
+
+__all__ = ["run_demo"]
+
+DEMO_QUERIES = (
+    "parse a JSON document into Python objects",
+    "compress data with gzip",
+    "open a TCP socket connection",
+    "sort a list in place",
+)
+
+
+def run_demo(path: str | Path, *, limit: int | None = 12_000,
+             echo: Callable[[str], None] = print) -> None:
+    """Build (or rebuild) the demo store at ``path`` and run searches against it."""
+    embedder = HashingEmbedder(384)
+    started = time.perf_counter()
+    with VectorStore(path, dimension=384, embedder=embedder) as store:
+        store.drop_table("stdlib", missing_ok=True)
+        table = store.create_table(
+            "stdlib", fields={"module": "string", "kind": "string", "lines": "int64"}
+        )
+        docs = [
+            {"id": d.id, "text": d.text, "module": d.module, "kind": d.kind, "lines": d.lines,
+             "metadata": {"name": d.name, "top_level": d.module.split(".")[0]}}
+            for d in stdlib_docstrings(limit)
+        ]
+        table.add(docs)
+        echo(f"Loaded {len(docs):,} docstrings from the standard library into {store.path} "
+             f"in {time.perf_counter() - started:.1f}s")
+
+        build = table.create_index(kind="IVF_HNSW_SQ", background=True)
+        assert isinstance(build, IndexBuild)
+        echo(f"Vector index build started in the background: {build.status}")
+        for query in DEMO_QUERIES:
+            _show(echo, f"hybrid: {query!r}", table.search(query=query, k=3))
+        _show(echo, "text: 'zip archive' where kind = class",
+              table.search(text="zip archive", k=3, where={"kind": "class"}))
+        _show(echo, "vector: 'temporary directory' in metadata top_level = tempfile",
+              table.search(embedder.embed(["temporary directory"])[0], k=3,
+                           where={"top_level": "tempfile"}))
+        build.wait()
+        echo(f"Index build {build.status} in {(build.finished_at or 0) - (build.started_at or 0):.1f}s")
+        _show(echo, "vector (indexed): 'read lines from a file'",
+              table.search(embedder.embed(["read lines from a file"])[0], k=3))
+        stats = table.stats()
+        echo(f"\nRows: {stats.rows:,}  bytes on disk: {stats.bytes_on_disk:,} "
+             f"({stats.bytes_per_row:.0f} B/row)")
+        for column, size in stats.column_bytes.items():
+            echo(f"  {column:<10} {size / max(stats.rows, 1):8.1f} B/row")
+        echo("Indexes: " + ", ".join(f"{i.name} ({i.kind})" for i in stats.indexes))
+        echo(f"Cache: {store.cache_info()}")
+
+
+def _show(echo: Callable[[str], None], title: str, hits: SearchResults) -> None:
+    echo(f"\n{title}")
+    for hit in hits:
+        first_line = (hit.text or "").strip().splitlines()[0][:70]
+        echo(f"  {hit.score:7.4f}  {hit.id:<45} {first_line}")

@@ -1,0 +1,136 @@
+"""The exception tree: every failure a caller can cause is an ``OmnivectorError``.
+
+Each class also inherits the matching builtin where natural, so ``except LookupError``
+keeps working for callers that do not know omnivector's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pyarrow as pa
+
+__all__ = [
+    "CommitConflictError",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "IndexBuildCancelledError",
+    "IndexBuildError",
+    "IndexNotFoundError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "OmnivectorError",
+    "ReadOnlyError",
+    "SchemaError",
+    "StoreClosedError",
+    "StorageError",
+    "TableExistsError",
+    "TableNotFoundError",
+    "VersionNotFoundError",
+    "is_commit_conflict",
+    "lance_errors",
+]
+
+
+class OmnivectorError(Exception):
+    """Base class of every error omnivector raises on purpose."""
+
+
+class InvalidInputError(OmnivectorError, ValueError):
+    """A document, vector, option or argument is malformed."""
+
+
+class InvalidNameError(InvalidInputError):
+    """A table, column, index or tag name is not allowed."""
+
+
+class DimensionMismatchError(InvalidInputError):
+    """A vector's length differs from the table's dimension."""
+
+
+class DuplicateIdError(InvalidInputError):
+    """``add`` was given ids that are repeated or already stored."""
+
+    def __init__(self, message: str, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+
+class InvalidFilterError(InvalidInputError):
+    """A ``where`` filter cannot be compiled."""
+
+
+class SchemaError(InvalidInputError):
+    """A schema change is not allowed (reserved column, unknown column, bad type)."""
+
+
+class TableNotFoundError(OmnivectorError, LookupError):
+    """The named table does not exist in the store."""
+
+
+class TableExistsError(OmnivectorError):
+    """A table with that name already exists."""
+
+
+class IndexNotFoundError(OmnivectorError, LookupError):
+    """The named index does not exist on the table."""
+
+
+class VersionNotFoundError(OmnivectorError, LookupError):
+    """The requested table version or tag does not exist."""
+
+
+class ReadOnlyError(OmnivectorError):
+    """A write was attempted on a read-only view (a checked-out version)."""
+
+
+class StoreClosedError(OmnivectorError):
+    """The store was closed; open a new ``VectorStore``."""
+
+
+class IndexBuildError(OmnivectorError):
+    """An index build failed; the table is unchanged."""
+
+
+class IndexBuildCancelledError(IndexBuildError):
+    """The index build was cancelled before it committed; the table is unchanged."""
+
+
+class CommitConflictError(OmnivectorError):
+    """Another writer kept committing first; the write was not applied. Retry it."""
+
+
+class StorageError(OmnivectorError, OSError):
+    """The underlying storage failed (I/O, permissions, corrupt files)."""
+
+
+_CONFLICT_MARKERS = ("commit conflict", "conflict", "retryable")
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """Whether a Lance exception reports a concurrent commit that a retry can resolve."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _CONFLICT_MARKERS)
+
+
+@contextmanager
+def lance_errors(action: str, *, user_sql: bool = False) -> Iterator[None]:
+    """Translate Lance/Arrow exceptions raised inside the block into omnivector errors.
+
+    ``user_sql``: the block runs SQL the caller wrote (``where_sql``); Lance's "invalid
+    input" errors are then the caller's filter, reported as ``InvalidFilterError``.
+    """
+    try:
+        yield
+    except OmnivectorError:
+        raise
+    except (ValueError, TypeError) as exc:
+        if user_sql:
+            raise InvalidFilterError(f"{action}: the SQL filter was rejected: {exc}") from exc
+        raise StorageError(f"{action} failed: {exc}") from exc
+    except (OSError, RuntimeError, pa.ArrowException) as exc:
+        if is_commit_conflict(exc):
+            raise CommitConflictError(f"{action}: {exc}. Retry the operation") from exc
+        raise StorageError(f"{action} failed: {exc}") from exc

@@ -1,0 +1,40 @@
+"""Worker process for background index builds (``python -m omnivector.index_worker``).
+
+Reads one JSON job on stdin, builds the index, and reports JSON lines on stdout:
+``{"event": "progress", "stage": ..., "fraction": ...}`` then ``{"event": "done"}`` or
+``{"event": "error", "message": ...}``. Killing it at any point leaves the table as it was:
+Lance commits an index atomically at the very end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import lance
+
+from .indexing import IndexRequest, build_in_process
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    if job.get("nice"):
+        os.nice(int(job["nice"]))
+    request = IndexRequest(**job["request"])
+
+    def report(stage: str, fraction: float | None) -> None:
+        print(json.dumps({"event": "progress", "stage": stage, "fraction": fraction}), flush=True)
+
+    try:
+        dataset = lance.dataset(job["uri"], storage_options=job.get("storage_options") or None)
+        build_in_process(dataset, request, report)
+    except Exception as exc:
+        print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    print(json.dumps({"event": "done"}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Where a store lives: a local directory or an object-store prefix.
+
+Maps table names to dataset URIs, lists and removes tables, and places lock files. Table
+names are validated before they reach this module, and local paths are resolved and checked
+to stay inside the root, so no name or symlink can address a path outside the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from .errors import InvalidInputError, StorageError
+from .schema import check_table_name
+
+__all__ = ["StoreLocation"]
+
+TABLE_SUFFIX = ".lance"
+CONTROL_DIR = ".omnivector"
+
+
+class StoreLocation:
+    """The root of a store and the layout of tables under it."""
+
+    def __init__(
+        self, root: str | os.PathLike[str], storage_options: dict[str, str] | None = None
+    ) -> None:
+        text = os.fspath(root)
+        if not isinstance(text, str) or not text:
+            raise InvalidInputError("the store path must be a non-empty path or URI")
+        scheme = urlparse(text).scheme
+        self.is_local = scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
+        self.storage_options = dict(storage_options or {})
+        if self.is_local:
+            path = Path(text.removeprefix("file://")).expanduser()
+            if path.exists() and not path.is_dir():
+                raise InvalidInputError(f"{path} exists and is not a directory; pick a directory")
+            path.mkdir(parents=True, exist_ok=True)
+            self.root = str(path.resolve())
+            self._fs: pafs.FileSystem = pafs.LocalFileSystem()
+            self._fs_root = self.root
+            self.lock_dir = Path(self.root) / CONTROL_DIR / "locks"
+        else:
+            self.root = text.rstrip("/")
+            self._fs, self._fs_root = _remote_filesystem(self.root, self.storage_options)
+            digest = hashlib.sha256(self.root.encode()).hexdigest()[:16]
+            self.lock_dir = Path.home() / ".cache" / "omnivector" / "locks" / digest
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+
+    def table_uri(self, name: str) -> str:
+        check_table_name(name)
+        uri = f"{self.root}/{name}{TABLE_SUFFIX}"
+        if self.is_local:
+            self._check_inside(uri)
+        return uri
+
+    def lock_path(self, name: str, purpose: str) -> str:
+        check_table_name(name)
+        return str(self.lock_dir / f"{name}.{purpose}.lock")
+
+    def exists(self, name: str) -> bool:
+        uri = self.table_uri(name)
+        info = self._fs.get_file_info(self._fs_path(uri) + "/_versions")
+        return bool(info.type == pafs.FileType.Directory)
+
+    def table_names(self) -> list[str]:
+        selector = pafs.FileSelector(self._fs_root, allow_not_found=True)
+        names = []
+        for info in self._fs.get_file_info(selector):
+            base = info.base_name
+            if not base.endswith(TABLE_SUFFIX) or info.type != pafs.FileType.Directory:
+                continue
+            name = base[: -len(TABLE_SUFFIX)]
+            try:
+                if self.exists(name):
+                    names.append(name)
+            except InvalidInputError:
+                continue  # not a valid name, or a link leading out of the store
+        return sorted(names)
+
+    def remove(self, name: str) -> None:
+        uri = self.table_uri(name)
+        try:
+            if self.is_local:
+                shutil.rmtree(uri)
+            else:
+                self._fs.delete_dir(self._fs_path(uri))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"could not remove table {name!r}: {exc}") from exc
+
+    def _fs_path(self, uri: str) -> str:
+        if self.is_local:
+            return uri
+        return self._fs_root + uri[len(self.root) :]
+
+    def _check_inside(self, uri: str) -> None:
+        resolved = os.path.realpath(uri)
+        if os.path.commonpath([resolved, self.root]) != self.root:
+            raise InvalidInputError(
+                f"{uri} resolves to {resolved}, outside the store root {self.root}; remove the link"
+            )
+
+
+def _remote_filesystem(root: str, options: dict[str, str]) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem for listing an object-store prefix with Lance's options."""
+    parsed = urlparse(root)
+    bucket_path = parsed.netloc + parsed.path
+    if parsed.scheme in ("s3", "s3a"):
+        kwargs: dict[str, Any] = {}
+        lowered = {k.lower(): v for k, v in options.items()}
+        if "aws_access_key_id" in lowered or "access_key_id" in lowered:
+            kwargs["access_key"] = lowered.get("aws_access_key_id", lowered.get("access_key_id"))
+            kwargs["secret_key"] = lowered.get(
+                "aws_secret_access_key", lowered.get("secret_access_key")
+            )
+        endpoint = lowered.get("aws_endpoint", lowered.get("endpoint"))
+        if endpoint:
+            endpoint_url = urlparse(endpoint)
+            kwargs["endpoint_override"] = endpoint_url.netloc or endpoint
+            kwargs["scheme"] = endpoint_url.scheme or "https"
+        region = lowered.get("aws_region", lowered.get("region"))
+        if region:
+            kwargs["region"] = region
+        return pafs.S3FileSystem(**kwargs), bucket_path
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(root)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInputError(f"unsupported store location {root!r}: {exc}") from exc
+    return filesystem, path

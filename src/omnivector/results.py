@@ -1,0 +1,107 @@
+"""Search results: a sequence of :class:`Hit` with Arrow, list and pandas conversions.
+
+Scores are "higher is better" for every metric and retriever:
+
+- ``cosine``: score = cosine similarity (1 = same direction); distance = 1 - similarity.
+- ``dot``: score = q . v; distance = 1 - q . v (Lance's convention, lower is better).
+- ``l2``: distance = Euclidean distance; score = 1 / (1 + distance), in (0, 1].
+- full text: ``text_score`` = BM25; hybrid ``score`` = the fusion's score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+import pyarrow as pa
+
+__all__ = ["Hit", "SearchResults"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result."""
+
+    id: str
+    score: float
+    distance: float | None = None
+    text_score: float | None = None
+    vector_rank: int | None = None
+    text_rank: int | None = None
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    vector: list[float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": self.id,
+            "score": self.score,
+            "distance": self.distance,
+            "text_score": self.text_score,
+            "vector_rank": self.vector_rank,
+            "text_rank": self.text_rank,
+            "text": self.text,
+            "metadata": self.metadata,
+        }
+        row.update(self.fields)
+        if self.vector is not None:
+            row["vector"] = self.vector
+        return row
+
+
+class SearchResults(Sequence[Hit]):
+    """Hits in rank order (best first)."""
+
+    def __init__(self, hits: Sequence[Hit]) -> None:
+        self._hits = list(hits)
+
+    @overload
+    def __getitem__(self, index: int) -> Hit: ...
+    @overload
+    def __getitem__(self, index: slice) -> SearchResults: ...
+    def __getitem__(self, index: int | slice) -> Hit | SearchResults:
+        if isinstance(index, slice):
+            return SearchResults(self._hits[index])
+        return self._hits[index]
+
+    def __len__(self) -> int:
+        return len(self._hits)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self._hits)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{h.id!r}:{h.score:.4f}" for h in self._hits[:5])
+        more = ", ..." if len(self._hits) > 5 else ""
+        return f"SearchResults([{shown}{more}])"
+
+    @property
+    def ids(self) -> list[str]:
+        return [hit.id for hit in self._hits]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """Hits as plain dicts (metadata decoded, declared fields at top level)."""
+        return [hit.to_dict() for hit in self._hits]
+
+    def to_arrow(self) -> pa.Table:
+        """Hits as an Arrow table; metadata is kept as a JSON-like struct-free string."""
+        rows = self.to_list()
+        if not rows:
+            return pa.table({"id": pa.array([], pa.string()), "score": pa.array([], pa.float64())})
+        import json
+
+        for row in rows:
+            row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, default=str)
+        return pa.Table.from_pylist(rows)
+
+    def to_pandas(self) -> Any:
+        """Hits as a pandas DataFrame (needs pandas installed)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            from .errors import InvalidInputError
+
+            raise InvalidInputError("to_pandas() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self.to_list())

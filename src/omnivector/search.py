@@ -1,0 +1,305 @@
+"""Query execution: vector (ANN or exact), full-text (BM25) and hybrid search.
+
+Filters arrive compiled (:mod:`omnivector.filters`): the SQL part is pushed down to Lance as
+a prefilter; a residual on metadata keys is evaluated here, exactly. Vector searches with a
+residual fall back to an exact scan of the pushed-down candidates, so a filter never costs
+recall.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import lance
+import lance.query as lq
+import numpy as np
+import pyarrow as pa
+
+from .errors import InvalidInputError
+from .filters import CompiledFilter
+from .fusion import Fusion
+from .results import Hit
+from .schema import TableSpec, decode_metadata, vectors_to_numpy
+
+__all__ = ["TextQuery", "VectorQuery", "hybrid_search", "text_search", "vector_search"]
+
+_DISTANCE = "_distance"
+_SCORE = "_score"
+_RESIDUAL_BATCH = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class VectorQuery:
+    """A validated vector query and its ANN knobs."""
+
+    vector: np.ndarray
+    k: int
+    nprobes: int | None = None
+    ef: int | None = None
+    refine_factor: int | None = None
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """A full-text query over one or more columns with per-column boosts.
+
+    ``text`` may quote phrases (``"exact words"``) and mark terms that must appear
+    (``+term``) or must not (``-term``).
+    """
+
+    text: str
+    k: int
+    columns: Mapping[str, float]
+
+
+def result_columns(spec: TableSpec, requested: Sequence[str] | None) -> list[str]:
+    """The stored columns to fetch for hits (``id`` always; ``vector`` only on request)."""
+    available = ["id", "text", "metadata", *spec.fields]
+    if requested is None:
+        return available
+    if isinstance(requested, str) or not all(isinstance(c, str) for c in requested):
+        raise InvalidInputError("columns must be a list of column names")
+    unknown = sorted(set(requested) - {*available, "vector"})
+    if unknown:
+        raise InvalidInputError(f"unknown column(s) {unknown}; available: {[*available, 'vector']}")
+    return ["id", *[c for c in requested if c != "id"]]
+
+
+def vector_search(
+    dataset: lance.LanceDataset,
+    spec: TableSpec,
+    query: VectorQuery,
+    where: CompiledFilter,
+    columns: list[str],
+) -> list[Hit]:
+    if where.residual is not None or query.exact:
+        table = _exact_search(dataset, spec, query, where, columns)
+    else:
+        nearest: dict[str, Any] = {
+            "column": "vector",
+            "q": query.vector,
+            "k": query.k,
+            "metric": spec.metric,
+        }
+        for knob in ("nprobes", "ef", "refine_factor"):
+            value = getattr(query, knob)
+            if value is not None:
+                nearest[knob] = value
+        table = dataset.to_table(
+            columns=[*columns, _DISTANCE],
+            nearest=nearest,
+            filter=where.sql,
+            prefilter=where.sql is not None,
+        )
+    return _vector_hits(table, spec)
+
+
+def _exact_search(
+    dataset: lance.LanceDataset,
+    spec: TableSpec,
+    query: VectorQuery,
+    where: CompiledFilter,
+    columns: list[str],
+) -> pa.Table:
+    """Brute force over the rows passing the filter (pushed-down part, then residual)."""
+    needed = sorted({*columns, *where.residual_columns, "vector"})
+    best: list[tuple[float, int, int]] = []  # (-distance, batch, row): a max-heap of the k best
+    kept: list[pa.RecordBatch] = []
+    for batch in dataset.to_batches(columns=needed, filter=where.sql, batch_size=_RESIDUAL_BATCH):
+        if batch.num_rows == 0:
+            continue
+        if where.residual is not None:
+            batch = batch.filter(pa.array(_residual_mask(batch, where)))
+            if batch.num_rows == 0:
+                continue
+        matrix = vectors_to_numpy(batch.column("vector"), spec.dimension)
+        distances = lance_distances(matrix, query.vector, spec.metric)
+        index = len(kept)
+        kept.append(batch)
+        for row in np.argsort(distances, kind="stable")[: query.k]:
+            item = (-float(distances[row]), -index, -int(row))
+            if len(best) < query.k:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heapreplace(best, item)
+    ordered = sorted(best, reverse=True)
+    rows = [kept[-b].slice(-r, 1).select(columns) for _, b, r in ordered]
+    table = (
+        pa.Table.from_batches(rows)
+        if rows
+        else pa.Table.from_batches([], schema=dataset.schema).select(columns)
+    )
+    return table.append_column(_DISTANCE, pa.array([-d for d, _, _ in ordered], pa.float32()))
+
+
+def _residual_mask(batch: pa.RecordBatch, where: CompiledFilter) -> list[bool]:
+    data = batch.select(list(where.residual_columns)).to_pylist()
+    if "metadata" in where.residual_columns:
+        for row in data:
+            row["metadata"] = decode_metadata(row["metadata"])
+    return [where.matches(row) for row in data]
+
+
+def lance_distances(matrix: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
+    """Distances in Lance's conventions: squared L2, 1 - cosine, 1 - dot."""
+    if metric == "l2":
+        diff = matrix - query
+        return np.einsum("ij,ij->i", diff, diff)
+    dots = matrix @ query
+    if metric == "dot":
+        return 1.0 - dots
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = np.where(norms > 0, dots / norms, 0.0)
+    return 1.0 - cosine
+
+
+def _vector_hits(table: pa.Table, spec: TableSpec) -> list[Hit]:
+    distances = table.column(_DISTANCE).to_numpy(zero_copy_only=False).astype(np.float64)
+    if spec.metric == "l2":
+        true_distances = np.sqrt(np.maximum(distances, 0.0))
+        scores = 1.0 / (1.0 + true_distances)
+    else:
+        true_distances = distances
+        scores = 1.0 - distances
+    hits = []
+    for row, distance, score in zip(_rows(table, spec), true_distances, scores, strict=True):
+        hits.append(_hit(row, spec, score=float(score), distance=float(distance)))
+    return hits
+
+
+def text_search(
+    dataset: lance.LanceDataset,
+    spec: TableSpec,
+    query: TextQuery,
+    where: CompiledFilter,
+    columns: list[str],
+) -> list[Hit]:
+    full_text = build_text_query(query)
+    if where.residual is None:
+        table = dataset.to_table(
+            columns=[*columns, _SCORE],
+            full_text_query=full_text,
+            filter=where.sql,
+            prefilter=where.sql is not None,
+            limit=query.k,
+        )
+        return _text_hits(table, spec)
+    needed = sorted({*columns, *where.residual_columns})
+    table = dataset.to_table(
+        columns=[*needed, _SCORE],
+        full_text_query=full_text,
+        filter=where.sql,
+        prefilter=where.sql is not None,
+    )
+    mask = [match for batch in table.to_batches() for match in _residual_mask(batch, where)]
+    table = table.filter(pa.array(mask, pa.bool_()))
+    table = table.sort_by([(_SCORE, "descending"), ("id", "ascending")]).slice(0, query.k)
+    return _text_hits(table.select([*columns, _SCORE]), spec)
+
+
+def build_text_query(query: TextQuery) -> lq.FullTextQuery:
+    """Translate the simple query syntax into Lance's structured full-text queries."""
+    phrases, must, must_not, terms = _parse_text(query.text)
+    columns = list(query.columns)
+    boosts = [float(query.columns[c]) for c in columns]
+
+    def match(text: str) -> lq.FullTextQuery:
+        if len(columns) == 1:
+            return lq.MatchQuery(text, columns[0], boost=boosts[0])
+        return lq.MultiMatchQuery(text, columns, boosts=boosts)
+
+    def phrase(text: str) -> lq.FullTextQuery:
+        if len(columns) == 1:
+            return lq.PhraseQuery(text, columns[0])
+        return lq.BooleanQuery([(lq.Occur.SHOULD, lq.PhraseQuery(text, c)) for c in columns])
+
+    clauses: list[tuple[lq.Occur, lq.FullTextQuery]] = []
+    clauses += [(lq.Occur.MUST, phrase(p)) for p in phrases]
+    clauses += [(lq.Occur.MUST, match(t)) for t in must]
+    clauses += [(lq.Occur.MUST_NOT, match(t)) for t in must_not]
+    if terms:
+        clauses.append((lq.Occur.SHOULD if clauses else lq.Occur.MUST, match(" ".join(terms))))
+    if not clauses:
+        raise InvalidInputError("the text query has no words to search for")
+    if len(clauses) == 1 and clauses[0][0] == lq.Occur.MUST:
+        return clauses[0][1]
+    if all(occur == lq.Occur.MUST_NOT for occur, _ in clauses):
+        raise InvalidInputError("a text query needs at least one word that is not excluded")
+    return lq.BooleanQuery(clauses)
+
+
+def _parse_text(text: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    phrases: list[str] = []
+    parts = text.split('"')
+    plain: list[str] = []
+    for position, part in enumerate(parts):
+        if position % 2 == 1 and position < len(parts) - 1:
+            if part.strip():
+                phrases.append(part.strip())
+        else:
+            plain.append(part)
+    must: list[str] = []
+    must_not: list[str] = []
+    terms: list[str] = []
+    for word in " ".join(plain).split():
+        if word.startswith("+") and len(word) > 1:
+            must.append(word[1:])
+        elif word.startswith("-") and len(word) > 1:
+            must_not.append(word[1:])
+        else:
+            terms.append(word)
+    return phrases, must, must_not, terms
+
+
+def _text_hits(table: pa.Table, spec: TableSpec) -> list[Hit]:
+    scores = table.column(_SCORE).to_pylist()
+    return [
+        _hit(row, spec, score=float(score), text_score=float(score))
+        for row, score in zip(_rows(table, spec), scores, strict=True)
+    ]
+
+
+def hybrid_search(
+    dataset: lance.LanceDataset,
+    spec: TableSpec,
+    vector: VectorQuery,
+    text: TextQuery,
+    where: CompiledFilter,
+    columns: list[str],
+    fusion: Fusion,
+    k: int,
+    pool: ThreadPoolExecutor,
+) -> list[Hit]:
+    """Run both retrievers concurrently and fuse their lists."""
+    vector_future = pool.submit(vector_search, dataset, spec, vector, where, columns)
+    text_hits = text_search(dataset, spec, text, where, columns)
+    fused = fusion(vector_future.result(), text_hits, k)
+    if not isinstance(fused, list) or not all(isinstance(h, Hit) for h in fused):
+        raise InvalidInputError("a fusion callable must return a list of Hit")
+    return fused[:k]
+
+
+def _rows(table: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
+    drop = [c for c in (_DISTANCE, _SCORE) if c in table.column_names]
+    return table.drop_columns(drop).to_pylist()
+
+
+def _hit(row: dict[str, Any], spec: TableSpec, **scores: Any) -> Hit:
+    metadata = decode_metadata(row.pop("metadata", None))
+    vector = row.pop("vector", None)
+    if vector is not None:
+        vector = [float(v) for v in vector]
+    return Hit(
+        id=row.pop("id"),
+        text=row.pop("text", None),
+        metadata=metadata,
+        fields={name: row[name] for name in spec.fields if name in row},
+        vector=vector,
+        **scores,
+    )

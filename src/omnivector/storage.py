@@ -1,0 +1,106 @@
+"""How a table lays its columns out on disk: storage version, compression, encodings.
+
+Lance reads per-column encoding hints from Arrow field metadata; this module is the only
+place that writes them, so every write path (create, append, upsert, compaction rewrites,
+which keep the schema's hints) applies the same layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import InvalidInputError
+
+__all__ = ["DEFAULT_STORAGE", "StorageOptions"]
+
+StorageVersion = Literal["2.0", "2.1", "2.2"]
+VectorDtype = Literal["float32", "float16"]
+MetadataEncoding = Literal["json", "msgpack"]
+Compression = Literal["default", "zstd", "lz4", "none"]
+
+_STORAGE_VERSIONS = ("2.0", "2.1", "2.2")
+_VECTOR_DTYPES = ("float32", "float16")
+_METADATA_ENCODINGS = ("json", "msgpack")
+_COMPRESSIONS = ("default", "zstd", "lz4", "none")
+_MINICHUNK_BYTES = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOptions:
+    """The on-disk layout of a table, fixed when the table is created.
+
+    - ``storage_version``: Lance file format. "2.1"/"2.2" store ~19% less than "2.0"
+      (FSST string compression); "2.0" exists to stay readable by older tools.
+    - ``vector_dtype``: "float16" halves the vector column (768 B instead of 1536 B per row
+      at 384-d) for a small recall cost; queries stay float32.
+    - ``metadata_encoding``: "json" (UTF-8 text) or "msgpack" (binary). Both are decoded on
+      read and filterable by key.
+    - ``text_compression``: "default" keeps Lance's FSST, which beats zstd on free text.
+    - ``metadata_compression`` / ``compression_level``: general-purpose compression of the
+      metadata column with 64 KiB mini-chunks (~3x smaller than the default for JSON).
+    """
+
+    storage_version: StorageVersion = "2.2"
+    vector_dtype: VectorDtype = "float32"
+    metadata_encoding: MetadataEncoding = "json"
+    text_compression: Compression = "default"
+    metadata_compression: Compression = "zstd"
+    compression_level: int | None = 3
+
+    def __post_init__(self) -> None:
+        _check_choice("storage_version", self.storage_version, _STORAGE_VERSIONS)
+        _check_choice("vector_dtype", self.vector_dtype, _VECTOR_DTYPES)
+        _check_choice("metadata_encoding", self.metadata_encoding, _METADATA_ENCODINGS)
+        _check_choice("text_compression", self.text_compression, _COMPRESSIONS)
+        _check_choice("metadata_compression", self.metadata_compression, _COMPRESSIONS)
+        level = self.compression_level
+        if level is not None and (
+            isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22
+        ):
+            raise InvalidInputError(
+                f"compression_level must be None or an integer from 1 to 22, got {level!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a JSON-ready dict (recorded in the table's schema metadata)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StorageOptions:
+        """Rebuild options recorded by :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown storage option(s) {unknown}; valid options are {sorted(known)}"
+            )
+        return cls(**values)
+
+    def text_field_metadata(self) -> dict[str, str]:
+        """Lance encoding hints for the free-text column."""
+        return _compression_hints(self.text_compression, self.compression_level, minichunk=False)
+
+    def metadata_field_metadata(self) -> dict[str, str]:
+        """Lance encoding hints for the metadata column."""
+        return _compression_hints(self.metadata_compression, self.compression_level, minichunk=True)
+
+
+def _compression_hints(scheme: str, level: int | None, *, minichunk: bool) -> dict[str, str]:
+    if scheme == "default":
+        return {}
+    hints = {"lance-encoding:compression": scheme}
+    if scheme == "zstd" and level is not None:
+        hints["lance-encoding:compression-level"] = str(level)
+    if minichunk and scheme != "none":
+        hints["lance-encoding:minichunk-size"] = str(_MINICHUNK_BYTES)
+    return hints
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidInputError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+DEFAULT_STORAGE = StorageOptions()

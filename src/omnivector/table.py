@@ -1,0 +1,664 @@
+"""Table: the user-facing operations on one table of documents.
+
+Every operation asks the store's :class:`~omnivector.cache.DatasetCache` for the table's
+current handle, so reads see other writers' commits and the pool stays bounded. Writes
+validate the whole input first (a rejected write changes nothing), then hold the table's
+write lock across the uniqueness check and the commit, so ids stay unique across threads
+and processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import indexing, maintenance
+from .errors import (
+    CommitConflictError,
+    DuplicateIdError,
+    InvalidInputError,
+    ReadOnlyError,
+    is_commit_conflict,
+    lance_errors,
+)
+from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
+from .fusion import RRF, Fusion
+from .results import SearchResults
+from .schema import TableSpec, decode_metadata, query_vector, rows_from_arrow
+from .search import (
+    TextQuery,
+    VectorQuery,
+    hybrid_search,
+    result_columns,
+    text_search,
+    vector_search,
+)
+from .storage import StorageOptions
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
+    from .store import VectorStore
+
+__all__ = ["Table", "WriteResult"]
+
+T = TypeVar("T")
+
+_ID_CHUNK = 512
+_COMMIT_RETRIES = 8
+_WRITE_LOCK_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write changed, and the table version it produced."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    version: int = 0
+
+
+class Table:
+    """One table of documents in a :class:`~omnivector.VectorStore`.
+
+    Obtain it with ``store.create_table(...)`` or ``store.table(name)``.
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        name: str,
+        spec: TableSpec,
+        *,
+        view: lance.LanceDataset | None = None,
+    ) -> None:
+        self._store = store
+        self.name = name
+        self.spec = spec
+        self._view = view
+        self.embedder: Embedder | None = (
+            store.embedder
+            if (store.embedder is not None and store.embedder.dimension == spec.dimension)
+            else None
+        )
+
+    def __repr__(self) -> str:
+        suffix = f", version={self._view.version}, read_only" if self._view is not None else ""
+        spec = self.spec
+        return f"Table({self.name!r}, dimension={spec.dimension}, metric={spec.metric!r}{suffix})"
+
+    # -- properties -----------------------------------------------------------------------
+
+    @property
+    def dimension(self) -> int:
+        return self.spec.dimension
+
+    @property
+    def metric(self) -> str:
+        return self.spec.metric
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(self.spec.fields)
+
+    @property
+    def storage(self) -> StorageOptions:
+        return self.spec.storage
+
+    @property
+    def read_only(self) -> bool:
+        return self._view is not None
+
+    @property
+    def uri(self) -> str:
+        return self._store.location.table_uri(self.name)
+
+    @property
+    def version(self) -> int:
+        return int(self.dataset().version)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.dataset().schema
+
+    def dataset(self) -> lance.LanceDataset:
+        """The current Lance dataset handle (a checked-out view stays at its version)."""
+        if self._view is not None:
+            return self._view
+        return self._store.open_dataset(self.name)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def add(self, data: Any) -> WriteResult:
+        """Insert new documents; any id already stored or repeated raises ``DuplicateIdError``
+        and nothing is written."""
+        table = self._prepare(data)
+        if table.num_rows == 0:
+            return WriteResult(version=self.version)
+
+        def commit() -> WriteResult:
+            dataset = self.dataset()
+            taken = self._existing_ids(dataset, table.column("id"))
+            if taken:
+                raise DuplicateIdError(
+                    f"{len(taken)} id(s) already exist in table {self.name!r}, e.g. "
+                    f"{sorted(taken)[:5]}; nothing was written. Use upsert() to replace them",
+                    sorted(taken),
+                )
+            with lance_errors(f"adding to {self.name!r}"):
+                written = lance.write_dataset(
+                    _reader(table),
+                    dataset,
+                    mode="append",
+                    session=self._store.cache.session,
+                    storage_options=self._store.storage_options or None,
+                )
+            self._store.cache.put(self.name, written)
+            return WriteResult(inserted=table.num_rows, version=int(written.version))
+
+        result = self._write(commit)
+        self._store.after_write(self.name)
+        return result
+
+    def upsert(self, data: Any) -> WriteResult:
+        """Insert documents, replacing stored documents with the same id."""
+        table = self._prepare(data)
+        if table.num_rows == 0:
+            return WriteResult(version=self.version)
+
+        def commit() -> WriteResult:
+            dataset = self.dataset()
+            with lance_errors(f"upserting into {self.name!r}"):
+                stats = (
+                    dataset.merge_insert("id")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(_reader(table))
+                )
+            self._store.cache.put(self.name, dataset)
+            return WriteResult(
+                inserted=int(stats["num_inserted_rows"]),
+                updated=int(stats["num_updated_rows"]),
+                version=int(dataset.version),
+            )
+
+        result = self._write(commit)
+        self._store.after_write(self.name)
+        return result
+
+    def delete(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_sql: str | None = None,
+    ) -> WriteResult:
+        """Delete documents by id or by filter; ``deleted`` counts the rows removed."""
+        self._check_writable()
+        if (ids is None) == (where is None and where_sql is None):
+            raise InvalidInputError("pass either ids=[...] or where={...} to delete()")
+        compiled = self._filter(where, where_sql)
+        id_list = _check_ids(ids) if ids is not None else None
+        if id_list is not None and not id_list:
+            return WriteResult(version=self.version)
+
+        def commit() -> WriteResult:
+            dataset = self.dataset()
+            if id_list is not None:
+                predicates = [ids_filter(chunk) for chunk in _chunks(id_list, _ID_CHUNK)]
+            elif compiled.residual is not None:
+                matching = [row["id"] for row in self._scan(dataset, compiled, ["id"])]
+                predicates = [ids_filter(chunk) for chunk in _chunks(matching, _ID_CHUNK)]
+            else:
+                predicates = [compiled.sql or "true"]
+            deleted = 0
+            with lance_errors(f"deleting from {self.name!r}", user_sql=where_sql is not None):
+                for predicate in predicates:
+                    before = dataset.count_rows()
+                    dataset.delete(predicate)
+                    deleted += before - dataset.count_rows()
+            self._store.cache.put(self.name, dataset)
+            return WriteResult(deleted=deleted, version=int(dataset.version))
+
+        result = self._write(commit)
+        self._store.after_write(self.name)
+        return result
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, ids: Sequence[str] | str, *, include_vector: bool = True) -> list[dict[str, Any]]:
+        """Stored documents for ``ids``, in the order asked; missing ids are left out."""
+        wanted = _check_ids([ids] if isinstance(ids, str) else ids)
+        if not wanted:
+            return []
+        dataset = self.dataset()
+        columns = result_columns(self.spec, None) + (["vector"] if include_vector else [])
+        found: dict[str, dict[str, Any]] = {}
+        with lance_errors(f"reading from {self.name!r}"):
+            for chunk in _chunks(list(dict.fromkeys(wanted)), _ID_CHUNK):
+                table = dataset.to_table(columns=columns, filter=ids_filter(chunk))
+                for row in rows_from_arrow(table):
+                    if include_vector:
+                        row["vector"] = [float(v) for v in row["vector"]]
+                    found[row["id"]] = row
+        return [found[i] for i in wanted if i in found]
+
+    def count(self, where: Mapping[str, Any] | None = None, *, where_sql: str | None = None) -> int:
+        """Number of documents, optionally only those matching a filter."""
+        compiled = self._filter(where, where_sql)
+        dataset = self.dataset()
+        if compiled.residual is None:
+            with lance_errors(f"counting {self.name!r}", user_sql=where_sql is not None):
+                return int(dataset.count_rows(filter=compiled.sql))
+        return sum(1 for _ in self._scan(dataset, compiled, ["id"]))
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def iter_documents(
+        self,
+        *,
+        where: Mapping[str, Any] | None = None,
+        include_vector: bool = True,
+        batch_size: int = 4096,
+    ) -> Iterator[dict[str, Any]]:
+        """Stream every (matching) document."""
+        compiled = self._filter(where, None)
+        columns = result_columns(self.spec, None) + (["vector"] if include_vector else [])
+        for row in self._scan(self.dataset(), compiled, columns, batch_size=batch_size):
+            if include_vector:
+                row["vector"] = [float(v) for v in row["vector"]]
+            yield row
+
+    def to_arrow(self) -> pa.Table:
+        """The whole table as Arrow (metadata column left encoded)."""
+        with lance_errors(f"reading {self.name!r}"):
+            return self.dataset().to_table()
+
+    def search(
+        self,
+        vector: Any = None,
+        text: str | None = None,
+        *,
+        query: str | None = None,
+        k: int = 10,
+        where: Mapping[str, Any] | None = None,
+        where_sql: str | None = None,
+        columns: Sequence[str] | None = None,
+        fusion: Fusion | None = None,
+        text_columns: Sequence[str] | Mapping[str, float] | None = None,
+        nprobes: int | None = None,
+        ef: int | None = None,
+        refine_factor: int | None = None,
+        exact: bool = False,
+    ) -> SearchResults:
+        """Vector, full-text or hybrid search; see :mod:`omnivector.results` for scores.
+
+        - ``vector``: nearest neighbours by the table's metric.
+        - ``text``: BM25 over the full-text index (built on first use if missing); quoted
+          phrases, ``+must`` and ``-must_not`` terms are understood.
+        - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``).
+        - ``query``: with an embedder on the table, drives both retrievers from one string.
+        """
+        if query is not None:
+            if vector is not None or text is not None:
+                raise InvalidInputError("pass query= alone, or vector=/text= without query=")
+            if self.embedder is None:
+                raise InvalidInputError(
+                    "query= needs an embedder: VectorStore(..., embedder=...) or tbl.embedder"
+                )
+            vector = self.embedder.embed([query])[0]
+            text = query
+        if vector is None and text is None:
+            raise InvalidInputError("search needs vector=, text= or query=")
+        limit = _check_positive("k", k)
+        for knob, value in (("nprobes", nprobes), ("ef", ef), ("refine_factor", refine_factor)):
+            if value is not None:
+                _check_positive(knob, value)
+        compiled = self._filter(where, where_sql)
+        wanted = result_columns(self.spec, columns)
+        dataset = self.dataset()
+        vector_query = text_query = None
+        if vector is not None:
+            defaults = indexing.query_defaults(dataset)
+            vector_query = VectorQuery(
+                vector=query_vector(vector, self.spec.dimension),
+                k=limit,
+                nprobes=nprobes if nprobes is not None else defaults.get("nprobes"),
+                ef=ef if ef is not None else defaults.get("ef"),
+                refine_factor=refine_factor
+                if refine_factor is not None
+                else defaults.get("refine_factor"),
+                exact=bool(exact),
+            )
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInputError("text must be a non-empty string")
+            boosts = self._text_columns(text_columns)
+            dataset = self._ensure_fts(dataset, boosts)
+            text_query = TextQuery(text=text, k=limit, columns=boosts)
+        with lance_errors(f"searching {self.name!r}", user_sql=where_sql is not None):
+            if vector_query is not None and text_query is not None:
+                fuse = fusion if fusion is not None else RRF()
+                depth = max(limit * 2, limit)
+                hits = hybrid_search(
+                    dataset,
+                    self.spec,
+                    VectorQuery(**{**_fields(vector_query), "k": depth}),
+                    TextQuery(text_query.text, depth, text_query.columns),
+                    compiled,
+                    wanted,
+                    fuse,
+                    limit,
+                    self._store.query_pool,
+                )
+            elif vector_query is not None:
+                hits = vector_search(dataset, self.spec, vector_query, compiled, wanted)
+            else:
+                assert text_query is not None
+                hits = text_search(dataset, self.spec, text_query, compiled, wanted)
+        return SearchResults(hits)
+
+    # -- indexes (see omnivector.indexing) ------------------------------------------------
+
+    def create_index(
+        self,
+        *,
+        kind: str = "auto",
+        metric: str | None = None,
+        background: bool = False,
+        replace: bool = True,
+        **params: Any,
+    ) -> indexing.IndexBuild | indexing.IndexInfo | None:
+        """Build a vector index (``kind``: IVF_* / IVF_HNSW_* / "auto").
+
+        Blocks and returns the index's info, or with ``background=True`` returns an
+        :class:`~omnivector.IndexBuild` at once. "auto" returns ``None`` when the table is
+        small enough that exact search is the better choice.
+        """
+        self._check_writable()
+        request = indexing.plan_vector_index(
+            self.name,
+            self.dataset(),
+            self.spec,
+            kind=kind,
+            metric=metric,
+            replace=replace,
+            params=params,
+        )
+        return self._store.builder.run(request, background=background)
+
+    def create_scalar_index(
+        self, column: str, *, kind: str = "auto", background: bool = False, replace: bool = True
+    ) -> indexing.IndexBuild | indexing.IndexInfo | None:
+        """Build a scalar index on ``column`` (auto: bitmap, btree or label_list)."""
+        self._check_writable()
+        request = indexing.plan_scalar_index(
+            self.name, self.dataset(), self.spec, column, kind=kind, replace=replace
+        )
+        return self._store.builder.run(request, background=background)
+
+    def create_fts_index(
+        self,
+        column: str = "text",
+        *,
+        background: bool = False,
+        replace: bool = True,
+        **tokenizer: Any,
+    ) -> indexing.IndexBuild | indexing.IndexInfo | None:
+        """Build a BM25 full-text index on ``column`` (tokenizer options pass to Lance)."""
+        self._check_writable()
+        request = indexing.plan_fts_index(
+            self.name, self.dataset(), self.spec, column, replace=replace, tokenizer=tokenizer
+        )
+        return self._store.builder.run(request, background=background)
+
+    def indexes(self) -> list[indexing.IndexInfo]:
+        """Every index with its kind, columns and indexed/unindexed row counts."""
+        return indexing.list_indexes(self.dataset())
+
+    def drop_index(self, name: str, *, missing_ok: bool = False) -> None:
+        """Remove an index by name."""
+        self._check_writable()
+        indexing.drop_index(self, name, missing_ok=missing_ok)
+
+    def auto_index(
+        self, *, background: bool = False
+    ) -> list[indexing.IndexBuild | indexing.IndexInfo]:
+        """Build what the policy says is missing: vector, id, FTS and field indexes."""
+        self._check_writable()
+        return indexing.auto_index(self, background=background)
+
+    def optimize_indexes(self) -> None:
+        """Fold rows written since the last build into the existing indexes."""
+        self._check_writable()
+        maintenance.optimize_indexes(self)
+
+    # Names kept from the original Omni-Vector API.
+    def create_hnsw_index(self, **params: Any) -> Any:
+        return self.create_index(kind=params.pop("kind", "IVF_HNSW_SQ"), **params)
+
+    def create_btree_index(self, column: str, **options: Any) -> Any:
+        return self.create_scalar_index(column, kind="btree", **options)
+
+    def create_bitmap_index(self, column: str, **options: Any) -> Any:
+        return self.create_scalar_index(column, kind="bitmap", **options)
+
+    def create_optimal_vector_index(self, **options: Any) -> Any:
+        return self.create_index(kind="auto", **options)
+
+    def auto_index_if_needed(self, **options: Any) -> Any:
+        return self.auto_index(**options)
+
+    # -- maintenance, versions, schema (see omnivector.maintenance) -----------------------
+
+    def compact(self, **options: Any) -> maintenance.CompactionResult:
+        """Merge small fragments and purge deleted rows (serialized with index builds)."""
+        self._check_writable()
+        return maintenance.compact(self, **options)
+
+    def cleanup(
+        self, *, older_than: Any = None, keep_versions: int | None = None
+    ) -> maintenance.CleanupResult:
+        """Remove old versions' files (tagged versions are kept)."""
+        self._check_writable()
+        return maintenance.cleanup(self, older_than=older_than, keep_versions=keep_versions)
+
+    def optimize(self) -> maintenance.OptimizeResult:
+        """Compact, fold new rows into indexes, and clean up old versions."""
+        self._check_writable()
+        return maintenance.optimize(self)
+
+    def stats(self) -> maintenance.TableStats:
+        """Rows, bytes on disk (total, per column, per row), fragments, versions, indexes."""
+        return maintenance.stats(self)
+
+    def health(self) -> maintenance.TableHealth:
+        """Fragmentation, deleted rows, old versions and unindexed rows, with advice."""
+        return maintenance.health(self)
+
+    def versions(self) -> list[maintenance.VersionInfo]:
+        return maintenance.versions(self)
+
+    def tags(self) -> dict[str, int]:
+        return maintenance.tags(self)
+
+    def tag(self, name: str, version: int | None = None) -> None:
+        self._check_writable()
+        maintenance.tag(self, name, version)
+
+    def untag(self, name: str) -> None:
+        self._check_writable()
+        maintenance.untag(self, name)
+
+    def checkout(self, version: int | str) -> Table:
+        """A read-only view of an older version or tag: searches work, writes raise."""
+        dataset = maintenance.checkout_dataset(self, version)
+        return Table(self._store, self.name, TableSpec.from_schema(dataset.schema), view=dataset)
+
+    def restore(self, version: int | str) -> WriteResult:
+        """Make an older version (or tag) the latest version again."""
+        self._check_writable()
+        return maintenance.restore(self, version)
+
+    def add_columns(self, columns: Mapping[str, str], *, expressions: bool = False) -> None:
+        """Add declared fields: ``{"name": "type"}``, or SQL expressions when ``expressions``."""
+        self._check_writable()
+        maintenance.add_columns(self, columns, expressions=expressions)
+
+    def alter_columns(self, *alterations: Mapping[str, Any]) -> None:
+        """Rename, cast or change nullability of declared fields."""
+        self._check_writable()
+        maintenance.alter_columns(self, list(alterations))
+
+    def drop_columns(self, columns: Sequence[str]) -> None:
+        """Remove declared fields."""
+        self._check_writable()
+        maintenance.drop_columns(self, list(columns))
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self._view is not None:
+            raise ReadOnlyError(
+                f"table {self.name!r} is checked out at version {self._view.version} "
+                "(read-only); use store.table(name) to write, or restore() this version"
+            )
+        self._store.check_open()
+
+    def _prepare(self, data: Any) -> pa.Table:
+        self._check_writable()
+        if self.embedder is not None:
+            data = self.embedder.fill_vectors(data)
+        return self.spec.to_arrow(data, extra_schema=self._extra_schema())
+
+    def _extra_schema(self) -> pa.Schema:
+        """Columns added by schema evolution beyond the spec's declared fields."""
+        known = {"id", "vector", "text", "metadata", *self.spec.fields}
+        return pa.schema([f for f in self.dataset().schema if f.name not in known])
+
+    def _write(self, commit: Callable[[], T]) -> T:
+        lock = self._store.location.lock_path(self.name, "write")
+        delay = 0.02
+        for attempt in range(_COMMIT_RETRIES):
+            try:
+                with self._store.lock(lock, timeout=_WRITE_LOCK_TIMEOUT, what="write"):
+                    return commit()
+            except CommitConflictError as exc:
+                if attempt == _COMMIT_RETRIES - 1:
+                    raise
+                cause = exc.__cause__
+                if cause is not None and not is_commit_conflict(cause):
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+
+    def _filter(self, where: Mapping[str, Any] | None, where_sql: str | None) -> CompiledFilter:
+        if where is None and where_sql is None:
+            return MATCH_ALL
+        return compile_filter(where, self._all_fields(), where_sql=where_sql)
+
+    def _all_fields(self) -> dict[str, str]:
+        return dict(self.spec.fields)
+
+    def _scan(
+        self,
+        dataset: lance.LanceDataset,
+        compiled: CompiledFilter,
+        columns: list[str],
+        *,
+        batch_size: int = 4096,
+    ) -> Iterator[dict[str, Any]]:
+        needed = list(dict.fromkeys([*columns, *compiled.residual_columns]))
+        with lance_errors(f"scanning {self.name!r}"):
+            batches = dataset.to_batches(columns=needed, filter=compiled.sql, batch_size=batch_size)
+            for batch in batches:
+                for row in batch.to_pylist():
+                    if "metadata" in row:
+                        row["metadata"] = decode_metadata(row["metadata"])
+                    if compiled.matches(row):
+                        yield {c: row[c] for c in columns}
+
+    def _existing_ids(self, dataset: lance.LanceDataset, ids: pa.ChunkedArray) -> set[str]:
+        if dataset.count_rows() == 0:
+            return set()
+        found: set[str] = set()
+        with lance_errors(f"checking ids in {self.name!r}"):
+            if len(ids) <= 4 * _ID_CHUNK:
+                for chunk in _chunks(ids.to_pylist(), _ID_CHUNK):
+                    table = dataset.to_table(columns=["id"], filter=ids_filter(chunk))
+                    found.update(table.column("id").to_pylist())
+            else:
+                stored = dataset.to_table(columns=["id"]).column("id")
+                mask = pc.is_in(ids, value_set=stored.combine_chunks())
+                found.update(ids.filter(mask).to_pylist())
+        return found
+
+    def _text_columns(
+        self, columns: Sequence[str] | Mapping[str, float] | None
+    ) -> dict[str, float]:
+        if columns is None:
+            return {"text": 1.0}
+        boosts = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns, 1.0)
+        allowed = {"text", *[n for n, t in self.spec.fields.items() if t == "string"]}
+        unknown = sorted(set(boosts) - allowed)
+        if unknown or not boosts:
+            raise InvalidInputError(
+                f"text_columns must name string columns {sorted(allowed)}, got {sorted(boosts)}"
+            )
+        for name, boost in boosts.items():
+            if isinstance(boost, bool) or not isinstance(boost, (int, float)) or boost <= 0:
+                raise InvalidInputError(f"boost for {name!r} must be a positive number")
+        return {name: float(boost) for name, boost in boosts.items()}
+
+    def _ensure_fts(
+        self, dataset: lance.LanceDataset, columns: Mapping[str, float]
+    ) -> lance.LanceDataset:
+        missing = [c for c in columns if not indexing.has_fts_index(dataset, c)]
+        if not missing:
+            return dataset
+        if self._view is not None:
+            raise InvalidInputError(
+                f"version {dataset.version} has no full-text index on {missing}; text search "
+                "on a checked-out version needs one built before that version"
+            )
+        for column in missing:
+            self.create_fts_index(column, replace=False)
+        return self.dataset()
+
+
+def _reader(table: pa.Table) -> pa.RecordBatchReader:
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+
+def _check_ids(ids: Sequence[str]) -> list[str]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence | set | frozenset):
+        raise InvalidInputError("ids must be a list of strings")
+    result = list(ids)
+    for value in result:
+        if not isinstance(value, str) or not value:
+            raise InvalidInputError(f"ids must be non-empty strings, got {value!r}")
+    return result
+
+
+def _chunks(values: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _check_positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _fields(query: VectorQuery) -> dict[str, Any]:
+    return {name: getattr(query, name) for name in VectorQuery.__slots__}

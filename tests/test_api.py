@@ -1,0 +1,43 @@
+"""The public surface: exactly the names in __all__, one exception tree."""
+
+from __future__ import annotations
+
+import inspect
+
+import omnivector as ov
+
+EXPECTED = {
+    "RRF", "CacheInfo", "CleanupResult", "CommitConflictError", "CompactionResult",
+    "DatasetCacheConfig", "DimensionMismatchError", "DuplicateIdError", "Embedder",
+    "HashingEmbedder", "Hit", "IndexBuild", "IndexBuildCancelledError", "IndexBuildConfig",
+    "IndexBuildError", "IndexInfo", "IndexNotFoundError", "InvalidFilterError",
+    "InvalidInputError", "InvalidNameError", "MaintenanceConfig", "OmnivectorError",
+    "OptimizeResult", "ReadOnlyError", "SchemaError", "SearchResults",
+    "SentenceTransformerEmbedder", "StorageError", "StorageOptions", "StoreClosedError",
+    "Table", "TableExistsError", "TableHealth", "TableNotFoundError", "TableStats",
+    "VectorStore", "VersionInfo", "VersionNotFoundError", "Weighted", "WriteResult",
+    "__version__", "connect",
+}
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    assert set(ov.__all__) == EXPECTED
+    assert ov.__all__ == sorted(ov.__all__)
+    public = {n for n in dir(ov) if not n.startswith("_") and not inspect.ismodule(getattr(ov, n))}
+    assert public - {"annotations", "os"} <= EXPECTED
+
+
+def test_every_error_is_an_omnivector_error() -> None:
+    errors = [getattr(ov, n) for n in ov.__all__ if n.endswith("Error")]
+    assert errors
+    for error in errors:
+        assert issubclass(error, ov.OmnivectorError)
+    assert issubclass(ov.TableNotFoundError, LookupError)
+    assert issubclass(ov.InvalidInputError, ValueError)
+
+
+def test_public_classes_have_docstrings() -> None:
+    for name in ov.__all__:
+        obj = getattr(ov, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__doc__, name
