@@ -21,8 +21,9 @@ DIM = 16
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[ov.VectorStore]:
-    with ov.VectorStore(tmp_path / "store", dimension=DIM,
-                        index_builds=ov.IndexBuildConfig(executor="thread")) as opened:
+    with ov.VectorStore(
+        tmp_path / "store", dimension=DIM, index_builds=ov.IndexBuildConfig(executor="thread")
+    ) as opened:
         yield opened
 
 
@@ -31,22 +32,25 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def make_docs(count: int, rng: np.random.Generator, *, dim: int = DIM, start: int = 0
-              ) -> list[dict[str, Any]]:
+def make_docs(
+    count: int, rng: np.random.Generator, *, dim: int = DIM, start: int = 0
+) -> list[dict[str, Any]]:
     """Documents with every kind of column filled (declared: category, year, tags)."""
     words = ["lance", "vector", "column", "search", "python", "index", "table", "query"]
     docs = []
     for i in range(start, start + count):
         picked = [words[(i * 7 + j) % len(words)] for j in range(3)]
-        docs.append({
-            "id": f"doc-{i}",
-            "vector": rng.standard_normal(dim).astype(np.float32),
-            "text": " ".join(picked) + f" number {i}",
-            "metadata": {"rank": i, "group": f"g{i % 4}", "nested": {"even": i % 2 == 0}},
-            "category": ["paper", "blog", "note"][i % 3],
-            "year": 2000 + i % 25,
-            "tags": [f"t{i % 5}"] + ([f"t{(i + 1) % 5}"] if i % 2 else []),
-        })
+        docs.append(
+            {
+                "id": f"doc-{i}",
+                "vector": rng.standard_normal(dim).astype(np.float32),
+                "text": " ".join(picked) + f" number {i}",
+                "metadata": {"rank": i, "group": f"g{i % 4}", "nested": {"even": i % 2 == 0}},
+                "category": ["paper", "blog", "note"][i % 3],
+                "year": 2000 + i % 25,
+                "tags": [f"t{i % 5}"] + ([f"t{(i + 1) % 5}"] if i % 2 else []),
+            }
+        )
     return docs
 
 

@@ -16,10 +16,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import lance
 from lance import LanceDataset
-from lance import Session  # type: ignore[attr-defined]
 
 from .errors import InvalidInputError
 
@@ -98,10 +98,10 @@ class DatasetCache:
     def __init__(
         self,
         config: DatasetCacheConfig,
-        opener: Callable[[str, Session], LanceDataset],
+        opener: Callable[[str, Any], LanceDataset],
     ) -> None:
         self.config = config
-        self.session = Session(
+        self.session = lance.Session(  # type: ignore[attr-defined]
             index_cache_size_bytes=config.index_cache_bytes,
             metadata_cache_size_bytes=config.metadata_cache_bytes,
         )

@@ -27,8 +27,9 @@ DEMO_QUERIES = (
 )
 
 
-def run_demo(path: str | Path, *, limit: int | None = 12_000,
-             echo: Callable[[str], None] = print) -> None:
+def run_demo(
+    path: str | Path, *, limit: int | None = 12_000, echo: Callable[[str], None] = print
+) -> None:
     """Build (or rebuild) the demo store at ``path`` and run searches against it."""
     embedder = HashingEmbedder(384)
     started = time.perf_counter()
@@ -38,31 +39,52 @@ def run_demo(path: str | Path, *, limit: int | None = 12_000,
             "stdlib", fields={"module": "string", "kind": "string", "lines": "int64"}
         )
         docs = [
-            {"id": d.id, "text": d.text, "module": d.module, "kind": d.kind, "lines": d.lines,
-             "metadata": {"name": d.name, "top_level": d.module.split(".")[0]}}
+            {
+                "id": d.id,
+                "text": d.text,
+                "module": d.module,
+                "kind": d.kind,
+                "lines": d.lines,
+                "metadata": {"name": d.name, "top_level": d.module.split(".")[0]},
+            }
             for d in stdlib_docstrings(limit)
         ]
         table.add(docs)
-        echo(f"Loaded {len(docs):,} docstrings from the standard library into {store.path} "
-             f"in {time.perf_counter() - started:.1f}s")
+        echo(
+            f"Loaded {len(docs):,} docstrings from the standard library into {store.path} "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
 
         build = table.create_index(kind="IVF_HNSW_SQ", background=True)
         assert isinstance(build, IndexBuild)
         echo(f"Vector index build started in the background: {build.status}")
         for query in DEMO_QUERIES:
             _show(echo, f"hybrid: {query!r}", table.search(query=query, k=3))
-        _show(echo, "text: 'zip archive' where kind = class",
-              table.search(text="zip archive", k=3, where={"kind": "class"}))
-        _show(echo, "vector: 'temporary directory' in metadata top_level = tempfile",
-              table.search(embedder.embed(["temporary directory"])[0], k=3,
-                           where={"top_level": "tempfile"}))
+        _show(
+            echo,
+            "text: 'zip archive' where kind = class",
+            table.search(text="zip archive", k=3, where={"kind": "class"}),
+        )
+        _show(
+            echo,
+            "vector: 'temporary directory' in metadata top_level = tempfile",
+            table.search(
+                embedder.embed(["temporary directory"])[0], k=3, where={"top_level": "tempfile"}
+            ),
+        )
         build.wait()
-        echo(f"Index build {build.status} in {(build.finished_at or 0) - (build.started_at or 0):.1f}s")
-        _show(echo, "vector (indexed): 'read lines from a file'",
-              table.search(embedder.embed(["read lines from a file"])[0], k=3))
+        seconds = (build.finished_at or 0.0) - (build.started_at or 0.0)
+        echo(f"Index build {build.status} in {seconds:.1f}s")
+        _show(
+            echo,
+            "vector (indexed): 'read lines from a file'",
+            table.search(embedder.embed(["read lines from a file"])[0], k=3),
+        )
         stats = table.stats()
-        echo(f"\nRows: {stats.rows:,}  bytes on disk: {stats.bytes_on_disk:,} "
-             f"({stats.bytes_per_row:.0f} B/row)")
+        echo(
+            f"\nRows: {stats.rows:,}  bytes on disk: {stats.bytes_on_disk:,} "
+            f"({stats.bytes_per_row:.0f} B/row)"
+        )
         for column, size in stats.column_bytes.items():
             echo(f"  {column:<10} {size / max(stats.rows, 1):8.1f} B/row")
         echo("Indexes: " + ", ".join(f"{i.name} ({i.kind})" for i in stats.indexes))

@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import lance
-from lance import Session  # type: ignore[attr-defined]
 
 from .cache import DEFAULT_CACHE, CacheInfo, DatasetCache, DatasetCacheConfig
 from .embedding import Embedder
@@ -223,7 +222,7 @@ class VectorStore:
         check_table_name(name)
         return self.cache.get(name)
 
-    def _open(self, name: str, session: Session) -> lance.LanceDataset:
+    def _open(self, name: str, session: Any) -> lance.LanceDataset:
         uri = self.location.table_uri(name)
         if not self.location.exists(name):
             raise TableNotFoundError(
