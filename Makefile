@@ -19,7 +19,7 @@ $(UV):
 	$(BOOTSTRAP)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --inexact --python $(PYTHON)
 	@touch $@
 
 env: $(VENV)/.synced ## create or update the virtual environment (uv, locked)

@@ -1,0 +1,41 @@
+"""Benchmark data: synthetic clustered vectors and GloVe word vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["brute_force_topk", "clustered_vectors", "recall_at_k"]
+
+
+def clustered_vectors(
+    count: int, dimension: int, *, clusters: int = 100, spread: float = 0.15, seed: int = 42
+) -> np.ndarray:
+    """Unit-norm vectors drawn around ``clusters`` random centres (float32)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dimension)).astype(np.float32)
+    labels = rng.integers(0, clusters, count)
+    points = centres[labels] + spread * rng.standard_normal((count, dimension)).astype(np.float32)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32)
+
+
+def brute_force_topk(
+    data: np.ndarray, queries: np.ndarray, k: int, metric: str = "cosine"
+) -> np.ndarray:
+    """Exact top-k row indices per query (numpy matrix product)."""
+    if metric == "l2":
+        scores = -(np.sum(data**2, axis=1)[None, :] - 2 * queries @ data.T)
+    elif metric == "cosine":
+        norms = np.linalg.norm(data, axis=1)
+        scores = (queries @ data.T) / (norms[None, :] * np.linalg.norm(queries, axis=1)[:, None])
+    else:
+        scores = queries @ data.T
+    top = np.argpartition(-scores, k, axis=1)[:, :k]
+    order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(top, order, axis=1)
+
+
+def recall_at_k(found: list[list[int]], truth: np.ndarray, k: int) -> float:
+    """Mean fraction of the true top-k found."""
+    hits = [len(set(f[:k]) & set(t[:k].tolist())) / k for f, t in zip(found, truth, strict=True)]
+    return float(np.mean(hits)) if hits else 0.0
