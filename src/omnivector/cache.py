@@ -132,6 +132,17 @@ class DatasetCache:
         entry.checked_at = now
         return dataset
 
+    def open_private(self, name: str) -> lance.LanceDataset:
+        """A fresh handle on the latest version that the cache does not share.
+
+        Committing through a Lance handle mutates it in place; writers use a private
+        handle (cheap: it shares the session's caches) and install it with :meth:`put`.
+        """
+        dataset = self._opener(name, self.session)
+        with self._lock:
+            self._opens += 1
+        return dataset
+
     def put(self, name: str, dataset: lance.LanceDataset) -> None:
         """Install a handle a write just returned (it already holds the new version)."""
         self._install(name, dataset)

@@ -131,6 +131,8 @@ def lance_errors(action: str, *, user_sql: bool = False) -> Iterator[None]:
             raise InvalidFilterError(f"{action}: the SQL filter was rejected: {exc}") from exc
         raise StorageError(f"{action} failed: {exc}") from exc
     except (OSError, RuntimeError, pa.ArrowException) as exc:
+        if user_sql and "invalid user input" in str(exc).lower():
+            raise InvalidFilterError(f"{action}: the SQL filter was rejected: {exc}") from exc
         if is_commit_conflict(exc):
             raise CommitConflictError(f"{action}: {exc}. Retry the operation") from exc
         raise StorageError(f"{action} failed: {exc}") from exc

@@ -17,6 +17,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
@@ -322,7 +323,7 @@ def _describe(dataset: lance.LanceDataset) -> list[IndexInfo]:
         suffix = desc.type_url.rsplit(".", 1)[-1]
         kind = _KIND_BY_URL.get(suffix)
         if kind is None:
-            kind = str(dataset.index_statistics(desc.name).get("index_type", suffix)).upper()
+            kind = str(dataset.stats.index_stats(desc.name).get("index_type", suffix)).upper()
         if rows is None:
             rows = dataset.count_rows()
         indexed = int(desc.num_rows_indexed)
@@ -347,7 +348,7 @@ def list_indexes(dataset: lance.LanceDataset) -> list[IndexInfo]:
 
 def _with_unindexed(dataset: lance.LanceDataset, info: IndexInfo) -> IndexInfo:
     try:
-        stats = dataset.index_statistics(info.name)
+        stats = dataset.stats.index_stats(info.name)
     except (ValueError, OSError, RuntimeError):
         return info
     unindexed = stats.get("num_unindexed_rows")
@@ -391,7 +392,7 @@ def drop_index(table: Table, name: str, *, missing_ok: bool) -> None:
         ),
         lance_errors(f"dropping index {name!r}"),
     ):
-        dataset = table.dataset()
+        dataset = table.writable_dataset()
         dataset.drop_index(name)
         store.cache.put(table.name, dataset)
 
@@ -721,7 +722,7 @@ class IndexBuilder:
     def _build_here(
         self, request: IndexRequest, progress: Callable[[str, float | None], None] | None
     ) -> None:
-        dataset = self._store.open_dataset(request.table)
+        dataset = self._store.cache.open_private(request.table)
         try:
             build_in_process(dataset, request, progress)
         except OmnivectorError:
@@ -741,31 +742,38 @@ class IndexBuilder:
                 "nice": self.config.worker_nice,
             }
         )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "omnivector.index_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "LANCE_INCLUDE_VECTOR_CENTROIDS": "false"},
-        )
-        with build._lock:
-            build._process = process
-        if build._cancel_requested.is_set():
-            process.kill()
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(job)
-        process.stdin.close()
-        error = _follow_worker(build, process.stdout)
-        stderr = process.stderr.read() if process.stderr is not None else ""
-        code = process.wait()
+        # stderr goes to a file: a chatty worker must never block on a full pipe.
+        with (
+            tempfile.TemporaryFile("w+") as stderr,
+            subprocess.Popen(
+                [sys.executable, "-m", "omnivector.index_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env={**os.environ, "LANCE_INCLUDE_VECTOR_CENTROIDS": "false"},
+            ) as process,
+        ):
+            with build._lock:
+                build._process = process
+            if build._cancel_requested.is_set():
+                process.kill()
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(job)
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # killed by cancel() before it read its job
+            error = _follow_worker(build, process.stdout)
+            code = process.wait()
+            stderr.seek(0)
+            last_lines = stderr.read().strip().splitlines()[-1:]
         if build._cancel_requested.is_set():
             raise IndexBuildCancelledError(f"index build on {build.table!r} was cancelled")
         if error is not None or code != 0:
-            detail = error or stderr.strip().splitlines()[-1:] or [f"exit code {code}"]
+            detail = error or (last_lines[0] if last_lines else f"exit code {code}")
             raise IndexBuildError(
-                f"building {build.request.kind} index on {build.table!r} failed: "
-                f"{detail if isinstance(detail, str) else detail[0]}"
+                f"building {build.request.kind} index on {build.table!r} failed: {detail}"
             )
 
     def _info(self, request: IndexRequest) -> IndexInfo | None:

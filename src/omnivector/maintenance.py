@@ -177,7 +177,7 @@ def compact(
 def _compact_locked(
     table: Table, target_rows: int | None, materialize_deletions: bool = True
 ) -> CompactionResult:
-    dataset = table.dataset()
+    dataset = table.writable_dataset()
     with lance_errors(f"compacting {table.name!r}"):
         metrics = dataset.optimize.compact_files(
             target_rows_per_fragment=target_rows or DEFAULT_MAINTENANCE.target_rows_per_fragment,
@@ -224,7 +224,7 @@ def optimize_indexes(table: Table) -> None:
 
 
 def _optimize_indexes_locked(table: Table) -> bool:
-    dataset = table.dataset()
+    dataset = table.writable_dataset()
     if not dataset.describe_indices():
         return False
     with lance_errors(f"optimizing indexes of {table.name!r}"):
@@ -478,7 +478,7 @@ def add_columns(table: Table, columns: Mapping[str, str], *, expressions: bool) 
                 f"{list(FIELD_TYPES)} (or expressions=True for SQL)"
             )
     with _maintenance_lock(table):
-        dataset = table.dataset()
+        dataset = table.writable_dataset()
         with lance_errors(f"adding columns to {table.name!r}", user_sql=expressions):
             if expressions:
                 dataset.add_columns(dict(columns))
@@ -510,7 +510,7 @@ def alter_columns(table: Table, alterations: Sequence[Mapping[str, Any]]) -> Non
             change["nullable"] = bool(alteration["nullable"])
         changes.append(change)
     with _maintenance_lock(table):
-        dataset = table.dataset()
+        dataset = table.writable_dataset()
         with lance_errors(f"altering columns of {table.name!r}"):
             dataset.alter_columns(*changes)  # type: ignore[arg-type]
         _record_fields(table, dataset)
@@ -522,7 +522,7 @@ def drop_columns(table: Table, columns: list[str]) -> None:
     for name in columns:
         _check_user_column(table, name)
     with _maintenance_lock(table):
-        dataset = table.dataset()
+        dataset = table.writable_dataset()
         with lance_errors(f"dropping columns of {table.name!r}"):
             dataset.drop_columns(list(columns))
         _record_fields(table, dataset)

@@ -314,6 +314,19 @@ def _python_column(key: str, values: list[Any]) -> pa.Array:
         return _python_vectors(values)
     if key == "metadata":
         return pa.array([_metadata_text(v) for v in values], pa.string())
+    if key == "id":
+        for value in values:
+            if value is None:
+                raise InvalidInputError("every document needs an 'id'")
+            if not isinstance(value, str):
+                raise InvalidInputError(
+                    f"ids must be strings, got {type(value).__name__} {value!r}; convert them "
+                    "with str()"
+                )
+        return pa.array(values, pa.string())
+    if all(v is None or isinstance(v, (str, date)) for v in values):
+        # Timestamps given partly as datetimes and partly as ISO strings.
+        values = [v.isoformat() if isinstance(v, date) else v for v in values]
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:

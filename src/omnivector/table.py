@@ -134,6 +134,15 @@ class Table:
             return self._view
         return self._store.open_dataset(self.name)
 
+    def writable_dataset(self) -> lance.LanceDataset:
+        """A private, up-to-date handle for an operation that commits through it.
+
+        Lance mutates a handle in place when committing through it, which must never
+        happen to the shared handle other threads are reading.
+        """
+        self._check_writable()
+        return self._store.cache.open_private(self.name)
+
     # -- writes ---------------------------------------------------------------------------
 
     def add(self, data: Any) -> WriteResult:
@@ -144,7 +153,7 @@ class Table:
             return WriteResult(version=self.version)
 
         def commit() -> WriteResult:
-            dataset = self.dataset()
+            dataset = self.writable_dataset()
             taken = self._existing_ids(dataset, table.column("id"))
             if taken:
                 raise DuplicateIdError(
@@ -174,7 +183,7 @@ class Table:
             return WriteResult(version=self.version)
 
         def commit() -> WriteResult:
-            dataset = self.dataset()
+            dataset = self.writable_dataset()
             with lance_errors(f"upserting into {self.name!r}"):
                 stats = (
                     dataset.merge_insert("id")
@@ -210,7 +219,7 @@ class Table:
             return WriteResult(version=self.version)
 
         def commit() -> WriteResult:
-            dataset = self.dataset()
+            dataset = self.writable_dataset()
             if id_list is not None:
                 predicates = [ids_filter(chunk) for chunk in _chunks(id_list, _ID_CHUNK)]
             elif compiled.residual is not None:
