@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ import lance
 from .cache import DEFAULT_CACHE, CacheInfo, DatasetCache, DatasetCacheConfig
 from .embedding import Embedder
 from .errors import (
+    CommitConflictError,
     DimensionMismatchError,
     InvalidInputError,
     StoreClosedError,
@@ -267,6 +269,22 @@ class VectorStore:
     def await_pending_index_builds(self, timeout: float | None = None) -> list[IndexBuild]:
         """Wait until every queued or running build has finished; return them."""
         return self.builder.wait_all(timeout)
+
+    def wait_for_maintenance(self, table: str, *, timeout: float | None = None) -> bool:
+        """Wait until no index build or compaction runs on ``table``, in any process.
+
+        Builds and compactions hold the table's maintenance lock; this takes it and lets it
+        go at once. Returns False if it was still held after ``timeout`` seconds (``0``
+        just checks).
+        """
+        self.check_open()
+        path = self.location.lock_path(check_table_name(table), "maintenance")
+        limit = math.inf if timeout is None else max(float(timeout), 0.0)
+        try:
+            with self.lock(path, timeout=limit, what="maintenance"):
+                return True
+        except CommitConflictError:
+            return False
 
     def lock(self, path: str, *, timeout: float, what: str) -> AbstractContextManager[None]:
         return table_lock(path, timeout=timeout, what=what)

@@ -1,0 +1,410 @@
+"""Commands on documents: tables, info, count, import, export, search, get, delete, drop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ..errors import InvalidInputError
+from .app import Cli, app, command, parse_where
+from .files import FORMATS, ColumnMap, detect_format, export_documents, open_source, reshape
+from .files import vector_width as first_vector_width
+from .render import key_values, rows_table, short_json, show_table
+
+TableArg = Annotated[str, typer.Argument(metavar="TABLE", help="Table name.", show_default=False)]
+WhereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        "-w",
+        metavar="JSON",
+        help='Filter as a JSON object, e.g. \'{"year": {"$gte": 2020}}\'.',
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format", "-f", help=f"File format ({', '.join(FORMATS)}); default: by extension."
+    ),
+]
+
+
+PANEL = "Documents"
+
+
+@command(app, "tables", panel=PANEL)
+def tables(
+    cli: Cli,
+    counts: Annotated[
+        bool, typer.Option("--counts", "-c", help="Also show rows, dimension and version.")
+    ] = False,
+) -> None:
+    """List the tables in the store."""
+    with cli.open_store() as store:
+        rows: list[dict[str, Any]] = []
+        for name in store.table_names():
+            row: dict[str, Any] = {"name": name}
+            if counts:
+                table = store.table(name)
+                row.update(
+                    rows=table.count(),
+                    dimension=table.dimension,
+                    metric=table.metric,
+                    version=table.version,
+                )
+            rows.append(row)
+    columns = ["name", "rows", "dimension", "metric", "version"] if counts else ["name"]
+    cli.emit(
+        rows,
+        lambda: show_table(
+            cli.out,
+            rows_table(rows, columns, numeric=["rows", "dimension", "version"]),
+            empty=f"no tables in {cli.store_path()}",
+        ),
+    )
+
+
+@command(app, "info", panel=PANEL)
+def info(cli: Cli, table: TableArg) -> None:
+    """Show a table's schema, size, version, tags and indexes."""
+    with cli.open_store() as store:
+        tbl = store.table(table)
+        data = {
+            "name": tbl.name,
+            "uri": tbl.uri,
+            "dimension": tbl.dimension,
+            "metric": tbl.metric,
+            "fields": tbl.fields,
+            "storage": tbl.storage.to_dict(),
+            "rows": tbl.count(),
+            "version": tbl.version,
+            "tags": tbl.tags(),
+            "indexes": tbl.indexes(),
+        }
+
+    def human() -> None:
+        cli.out.print(key_values({k: v for k, v in data.items() if k != "indexes"}, title=table))
+        show_table(cli.out, _index_table(data["indexes"]), empty="no indexes")
+
+    cli.emit(data, human)
+
+
+def _index_table(indexes: Any) -> Any:
+    rows = [
+        {
+            "name": i.name,
+            "kind": i.kind,
+            "columns": ", ".join(i.columns),
+            "indexed": i.indexed_rows,
+            "unindexed": i.unindexed_rows,
+            "bytes": i.size_bytes,
+        }
+        for i in indexes
+    ]
+    return rows_table(
+        rows,
+        ["name", "kind", "columns", "indexed", "unindexed", "bytes"],
+        title="indexes",
+        numeric=["indexed", "unindexed", "bytes"],
+    )
+
+
+@command(app, "count", panel=PANEL)
+def count(cli: Cli, table: TableArg, where: WhereOpt = None) -> None:
+    """Count a table's documents, optionally only those matching --where."""
+    condition = parse_where(where)
+    with cli.open_store() as store:
+        result = store.table(table).count(where=condition)
+    cli.emit({"table": table, "count": result}, lambda: cli.out.print(f"{result:,}"))
+
+
+@command(app, "import", panel=PANEL)
+def import_(
+    cli: Cli,
+    table: TableArg,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="JSONL, JSON, Parquet, CSV or Arrow IPC file.")
+    ],
+    id_column: Annotated[
+        str, typer.Option("--id", metavar="COLUMN", help="The file's id column.")
+    ] = "id",
+    vector_column: Annotated[
+        str, typer.Option("--vector", metavar="COLUMN", help="The file's vector column.")
+    ] = "vector",
+    text_column: Annotated[
+        str, typer.Option("--text", metavar="COLUMN", help="The file's text column.")
+    ] = "text",
+    fmt: FormatOpt = None,
+    upsert: Annotated[
+        bool, typer.Option("--upsert", help="Replace documents whose id exists (else: error).")
+    ] = False,
+    fields: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            metavar="NAME:TYPE",
+            help="Declare a typed column when creating the table (repeatable); "
+            "types: string, int64, float64, bool, timestamp, list<string>.",
+        ),
+    ] = None,
+    metric: Annotated[
+        str, typer.Option("--metric", help="Metric of a new table: cosine, l2 or dot.")
+    ] = "cosine",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows per commit.")
+    ] = 10_000,
+) -> None:
+    """Load documents from a file, creating the table (and store) if missing.
+
+    A new table takes its dimension from the first vector. Columns the table does not have
+    go into each document's metadata. Each batch is committed as it is read.
+    """
+    declared = _parse_fields(fields or [])
+    columns = ColumnMap(id=id_column, vector=vector_column, text=text_column)
+    source = open_source(file, fmt)
+    totals = {"inserted": 0, "updated": 0, "rows": 0}
+    created = False
+    version = 0
+    with cli.open_store(create=True) as store:
+        tbl = store.table(table) if table in store else None
+        known = (
+            set(tbl.schema.names)
+            if tbl is not None
+            else {"id", "vector", "text", "metadata", *declared}
+        )
+        with cli.progress(source.unit) as progress:
+            task = progress.add_task(f"import {file.name}", total=source.total or None)
+            for chunk, advance in source.chunks(batch_size):
+                documents = reshape(chunk, columns, known, file)
+                if tbl is None:
+                    width = first_vector_width(documents)
+                    if width is None:
+                        raise InvalidInputError(
+                            f"{file}: the first document has no vector, so the new table's "
+                            "dimension is unknown; check --vector"
+                        )
+                    tbl = store.create_table(table, dimension=width, metric=metric, fields=declared)
+                    created = True
+                result = tbl.upsert(documents) if upsert else tbl.add(documents)
+                totals["inserted"] += result.inserted
+                totals["updated"] += result.updated
+                totals["rows"] += result.inserted + result.updated
+                version = result.version
+                progress.update(task, advance=advance)
+        if tbl is None:
+            raise InvalidInputError(f"{file} holds no documents; nothing was imported")
+    data = {"table": table, "file": str(file), "created": created, **totals, "version": version}
+    cli.emit(
+        data,
+        lambda: cli.out.print(
+            f"{'created' if created else 'updated'} table {table}: "
+            f"{totals['inserted']:,} inserted, {totals['updated']:,} updated "
+            f"(version {version})",
+            markup=False,
+        ),
+    )
+
+
+def _parse_fields(values: list[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for value in values:
+        name, sep, kind = value.partition(":")
+        if not sep or not name or not kind:
+            raise typer.BadParameter(f"{value!r} is not NAME:TYPE", param_hint="--field")
+        fields[name] = kind
+    return fields
+
+
+@command(app, "export", panel=PANEL)
+def export(
+    cli: Cli,
+    table: TableArg,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Output file; the format is its extension.")
+    ],
+    where: WhereOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Write a table's documents to a JSONL, JSON, Parquet, CSV or Arrow IPC file."""
+    kind = detect_format(file, fmt)
+    condition = parse_where(where)
+    with cli.open_store() as store:
+        tbl = store.table(table)
+        total = tbl.count(where=condition)
+        with cli.progress() as progress:
+            task = progress.add_task(f"export {file.name}", total=total)
+            rows = export_documents(
+                tbl,
+                file,
+                kind,
+                where=condition,
+                advance=lambda n: progress.update(task, advance=n),
+            )
+    data = {"table": table, "file": str(file), "format": kind, "rows": rows}
+    cli.emit(
+        data,
+        lambda: cli.out.print(f"wrote {rows:,} documents to {file} ({kind})", markup=False),
+    )
+
+
+@command(app, "search", panel=PANEL)
+def search(
+    cli: Cli,
+    table: TableArg,
+    text: Annotated[
+        str | None, typer.Option("--text", "-t", help="Full-text (BM25) query.")
+    ] = None,
+    vector_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--vector-file",
+            "-v",
+            metavar="FILE",
+            help="Query vector: a .npy file or a JSON list of numbers. "
+            "With --text too, the search is hybrid.",
+        ),
+    ] = None,
+    where: WhereOpt = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")] = 10,
+) -> None:
+    """Vector, full-text or hybrid search."""
+    if text is None and vector_file is None:
+        raise typer.BadParameter("give --text, --vector-file or both", param_hint="--text")
+    vector = _read_vector(vector_file) if vector_file is not None else None
+    condition = parse_where(where)
+    with cli.open_store() as store:
+        hits = store.table(table).search(vector=vector, text=text, k=k, where=condition)
+    rows = hits.to_list()
+
+    def human() -> None:
+        columns = ["#", "id", "score"]
+        columns += ["distance"] if any(h.distance is not None for h in hits) else []
+        columns += ["bm25"] if any(h.text_score is not None for h in hits) else []
+        shown = [
+            {**row, "#": rank, "bm25": row["text_score"], "fields / metadata": _fields_text(row)}
+            for rank, row in enumerate(rows, 1)
+        ]
+        columns += ["text", "fields / metadata"]
+        table_view = rows_table(
+            shown,
+            columns,
+            widths={"id": 40, "text": 60, "fields / metadata": 50},
+            numeric=["#", "score", "distance", "bm25"],
+        )
+        show_table(cli.out, table_view, empty="no hits")
+
+    cli.emit(rows, human)
+
+
+def _fields_text(row: dict[str, Any]) -> str:
+    """Declared fields, then metadata, as ``key=value`` pairs."""
+    pairs = {k: v for k, v in row.items() if k not in _HIT_KEYS}
+    pairs.update(row.get("metadata") or {})
+    return " ".join(
+        f"{k}={short_json(v) if not isinstance(v, str) else v}" for k, v in pairs.items()
+    )
+
+
+_HIT_KEYS = {
+    "id",
+    "score",
+    "distance",
+    "text_score",
+    "vector_rank",
+    "text_rank",
+    "text",
+    "metadata",
+    "vector",
+}
+
+
+def _read_vector(path: Path) -> Any:
+    if not path.is_file():
+        raise InvalidInputError(f"no such file: {path}")
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read {path} as a .npy array: {exc}") from exc
+        if array.ndim == 2 and array.shape[0] == 1:
+            array = array[0]
+        return array
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            f"{path} is neither a .npy file nor a JSON list of numbers: {exc}"
+        ) from exc
+    if not isinstance(value, list):
+        raise InvalidInputError(f"{path} must hold a JSON list of numbers")
+    return value
+
+
+@command(app, "get", panel=PANEL)
+def get(
+    cli: Cli,
+    table: TableArg,
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Document ids.")],
+    with_vector: Annotated[
+        bool, typer.Option("--with-vector", help="Include the vectors.")
+    ] = False,
+) -> None:
+    """Show documents by id (exit code 1 if any id is missing)."""
+    with cli.open_store() as store:
+        documents = store.table(table).get(ids, include_vector=with_vector)
+
+    def human() -> None:
+        for document in documents:
+            cli.out.print(key_values(document, title=document["id"]))
+
+    cli.emit(documents, human)
+    missing = sorted(set(ids) - {d["id"] for d in documents})
+    if missing:
+        cli.err.print(f"not found in {table}: {', '.join(missing)}", markup=False)
+        raise typer.Exit(1)
+
+
+@command(app, "delete", panel=PANEL)
+def delete(
+    cli: Cli,
+    table: TableArg,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ids", metavar="ID[,ID...]", help="Ids to delete (comma-separated, repeatable)."
+        ),
+    ] = None,
+    where: WhereOpt = None,
+) -> None:
+    """Delete documents by id or by filter."""
+    if (ids is None) == (where is None):
+        raise typer.BadParameter("give either --ids or --where", param_hint="--ids/--where")
+    id_list = [part for value in ids or [] for part in value.split(",") if part]
+    condition = parse_where(where)
+    with cli.open_store() as store:
+        tbl = store.table(table)
+        result = tbl.delete(id_list) if ids is not None else tbl.delete(where=condition)
+    data = {"table": table, "deleted": result.deleted, "version": result.version}
+    cli.emit(
+        data,
+        lambda: cli.out.print(f"deleted {result.deleted:,} documents (version {result.version})"),
+    )
+
+
+@command(app, "drop", panel=PANEL)
+def drop(
+    cli: Cli,
+    table: TableArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a table and all its files."""
+    with cli.open_store() as store:
+        store.table(table)  # a clear error before asking when it does not exist
+        if not yes and not typer.confirm(f"Delete table {table} and all its versions?"):
+            raise typer.Abort()
+        store.drop_table(table)
+    cli.emit({"table": table, "dropped": True}, lambda: cli.out.print(f"dropped {table}"))
