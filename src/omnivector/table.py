@@ -51,6 +51,8 @@ __all__ = ["Table", "WriteResult"]
 T = TypeVar("T")
 
 _ID_CHUNK = 512
+_ID_CHECK_CHUNK = 4096
+_ID_READ_ALL_RATIO = 32
 _COMMIT_RETRIES = 8
 _WRITE_LOCK_TIMEOUT = 300.0
 
@@ -597,12 +599,15 @@ class Table:
                         yield {c: row[c] for c in columns}
 
     def _existing_ids(self, dataset: lance.LanceDataset, ids: pa.ChunkedArray) -> set[str]:
-        if dataset.count_rows() == 0:
+        stored_rows = dataset.count_rows()
+        if stored_rows == 0:
             return set()
         found: set[str] = set()
         with lance_errors(f"checking ids in {self.name!r}"):
-            if len(ids) <= 4 * _ID_CHUNK:
-                for chunk in _chunks(ids.to_pylist(), _ID_CHUNK):
+            # Each filtered scan reads the whole id column, so scan once per large chunk,
+            # and read the column outright while the table is small next to the batch.
+            if stored_rows > _ID_READ_ALL_RATIO * len(ids):
+                for chunk in _chunks(ids.to_pylist(), _ID_CHECK_CHUNK):
                     table = dataset.to_table(columns=["id"], filter=ids_filter(chunk))
                     found.update(table.column("id").to_pylist())
             else:

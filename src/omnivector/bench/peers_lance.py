@@ -1,0 +1,253 @@
+"""The Lance-based systems of ``omnivector bench peers``: omnivector, raw pylance, lancedb.
+
+All three build the same IVF_HNSW index with the same partitions and sweep the same knobs,
+so raw pylance measures the floor under omnivector's own per-query overhead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .peers_base import TABLE, Batch, Params, System, ids_of
+
+__all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "Pylance"]
+
+
+def _lance_sweep(config: dict[str, Any]) -> list[Params]:
+    # Lance needs ef >= k * refine_factor
+    nprobes, k = int(config["nprobes"]), int(config["k"])
+    points = [
+        {"nprobes": nprobes, "ef": ef, "refine_factor": 2}
+        for ef in config["ef_sweep"]
+        if ef >= 2 * k
+    ]
+    return [{"nprobes": nprobes, "ef": max(k, 16), "refine_factor": 1}, *points]
+
+
+class Omnivector(System):
+    name = "omnivector"
+    imports = ("omnivector",)
+    index = "IVF_HNSW_SQ"
+    knob = "ef (nprobes, refine_factor=2)"
+    hybrid = True
+
+    def create(self) -> None:
+        import omnivector as ov
+
+        self.store = ov.VectorStore(self.path, dimension=self.dimension, metric="cosine")
+        self.table = self.store.create_table(
+            TABLE, dimension=self.dimension, metric="cosine", fields={"category": "string"}
+        )
+
+    def prepare(self, batch: Batch) -> Any:
+        return batch.arrow()
+
+    def add(self, prepared: Any) -> None:
+        self.table.add(prepared)
+
+    def build(self, sample: np.ndarray) -> bool:
+        self.table.create_index(kind=self.index)
+        return True
+
+    def build_extras(self) -> None:
+        self.table.create_scalar_index("category")
+        self.table.create_fts_index()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def open(self) -> None:
+        import omnivector as ov
+
+        self.store = ov.VectorStore(self.path)
+        self.table = self.store.table(TABLE)
+
+    def sweep(self) -> list[Params]:
+        return _lance_sweep(self.config)
+
+    def _search(
+        self,
+        query: np.ndarray,
+        k: int,
+        params: Params | None,
+        *,
+        text: str | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> list[int]:
+        knobs = params or {}
+        hits = self.table.search(
+            query,
+            text,
+            k=k,
+            columns=["id"],
+            where=where,
+            nprobes=knobs.get("nprobes"),
+            ef=knobs.get("ef"),
+            refine_factor=knobs.get("refine_factor"),
+        )
+        return [int(hit.id) for hit in hits]
+
+    def search(self, query: np.ndarray, k: int, params: Params | None) -> list[int]:
+        return self._search(query, k, params)
+
+    def search_filtered(
+        self, query: np.ndarray, k: int, params: Params | None, category: str
+    ) -> list[int]:
+        return self._search(query, k, params, where={"category": category})
+
+    def search_hybrid(
+        self, query: np.ndarray, text: str, k: int, params: Params | None
+    ) -> list[int]:
+        return self._search(query, k, params, text=text)
+
+
+class OmnivectorFlat(Omnivector):
+    """omnivector with IVF_HNSW_FLAT: full vectors in the graph, so no refine step."""
+
+    name = "omnivector-hnswflat"
+    index = "IVF_HNSW_FLAT"
+    knob = "ef (nprobes, no refine)"
+
+    def sweep(self) -> list[Params]:
+        nprobes, k = int(self.config["nprobes"]), int(self.config["k"])
+        return [{"nprobes": nprobes, "ef": ef} for ef in self.config["ef_sweep"] if ef >= k]
+
+
+class Pylance(System):
+    """Raw pylance with the same layout and index: the floor under omnivector's overhead."""
+
+    name = "pylance"
+    imports = ("lance",)
+    index = "IVF_HNSW_SQ"
+    knob = "ef (nprobes, refine_factor=2)"
+
+    def create(self) -> None:
+        self.dataset: Any = None
+
+    def prepare(self, batch: Batch) -> Any:
+        return batch.arrow()
+
+    def add(self, prepared: Any) -> None:
+        import lance
+
+        self.dataset = lance.write_dataset(
+            prepared,
+            str(self.path),
+            mode="append" if self.dataset is not None else "create",
+            data_storage_version="2.2",
+        )
+
+    def build(self, sample: np.ndarray) -> bool:
+        self.dataset.create_index(
+            "vector",
+            index_type=self.index,
+            metric="cosine",
+            num_partitions=int(self.config["num_partitions"]),
+        )
+        return True
+
+    def build_extras(self) -> None:
+        self.dataset.create_scalar_index("category", "BITMAP")
+
+    def open(self) -> None:
+        import lance
+
+        self.dataset = lance.dataset(str(self.path))
+
+    def sweep(self) -> list[Params]:
+        return _lance_sweep(self.config)
+
+    def _nearest(self, query: np.ndarray, k: int, params: Params | None) -> dict[str, Any]:
+        return {"column": "vector", "q": query, "k": k, "metric": "cosine", **(params or {})}
+
+    def search(self, query: np.ndarray, k: int, params: Params | None) -> list[int]:
+        nearest = self._nearest(query, k, params)
+        table = self.dataset.to_table(columns=["id", "_distance"], nearest=nearest)
+        return ids_of(table.column("id").to_pylist())
+
+    def search_filtered(
+        self, query: np.ndarray, k: int, params: Params | None, category: str
+    ) -> list[int]:
+        table = self.dataset.to_table(
+            columns=["id", "_distance"],
+            nearest=self._nearest(query, k, params),
+            filter=f"category = '{category}'",
+            prefilter=True,
+        )
+        return ids_of(table.column("id").to_pylist())
+
+
+class LanceDB(System):
+    name = "lancedb"
+    requires = ("lancedb",)
+    imports = ("lancedb",)
+    index = "IVF_HNSW_SQ"
+    knob = "ef (nprobes, refine_factor=2)"
+    hybrid = True
+
+    def create(self) -> None:
+        import lancedb
+
+        self.db = lancedb.connect(str(self.path))
+        self.table: Any = None
+
+    def prepare(self, batch: Batch) -> Any:
+        return batch.arrow()
+
+    def add(self, prepared: Any) -> None:
+        if self.table is None:
+            self.table = self.db.create_table(TABLE, data=prepared)
+        else:
+            self.table.add(prepared)
+
+    def build(self, sample: np.ndarray) -> bool:
+        self.table.create_index(
+            metric="cosine",
+            index_type=self.index,
+            num_partitions=int(self.config["num_partitions"]),
+        )
+        return True
+
+    def build_extras(self) -> None:
+        self.table.create_scalar_index("category", index_type="BITMAP")
+        self.table.create_fts_index("text")
+
+    def open(self) -> None:
+        import lancedb
+
+        self.db = lancedb.connect(str(self.path))
+        self.table = self.db.open_table(TABLE)
+
+    def sweep(self) -> list[Params]:
+        return _lance_sweep(self.config)
+
+    def _query(self, builder: Any, k: int, params: Params | None) -> Any:
+        builder = builder.distance_type("cosine").select(["id"]).limit(k)
+        params = params or {}
+        if "nprobes" in params:
+            builder = builder.nprobes(params["nprobes"])
+        if "ef" in params:
+            builder = builder.ef(params["ef"])
+        if "refine_factor" in params:
+            builder = builder.refine_factor(params["refine_factor"])
+        return builder
+
+    def search(self, query: np.ndarray, k: int, params: Params | None) -> list[int]:
+        table = self._query(self.table.search(query), k, params).to_arrow()
+        return ids_of(table.column("id").to_pylist())
+
+    def search_filtered(
+        self, query: np.ndarray, k: int, params: Params | None, category: str
+    ) -> list[int]:
+        builder = self.table.search(query).where(f"category = '{category}'", prefilter=True)
+        table = self._query(builder, k, params).to_arrow()
+        return ids_of(table.column("id").to_pylist())
+
+    def search_hybrid(
+        self, query: np.ndarray, text: str, k: int, params: Params | None
+    ) -> list[int]:
+        builder = self.table.search(query_type="hybrid").vector(query).text(text)
+        table = self._query(builder, k, params).to_arrow()
+        return ids_of(table.column("id").to_pylist())

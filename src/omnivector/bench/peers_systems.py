@@ -1,0 +1,242 @@
+"""The systems compared by ``omnivector bench peers``, and the worker that measures one.
+
+Every system is measured in its own worker process (``python -m
+omnivector.bench.peers_systems SYSTEM PHASE WORKDIR STORE OUT``) so that its resident memory
+is its own. The "build" phase ingests the documents in batches and builds the indexes; the
+"query" phase reopens the store, times the first query, sweeps the system's search knob and
+runs filtered and hybrid queries. The data arrives as files in a work directory written by
+:mod:`omnivector.bench.peers`; the worker writes its figures as JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .peers_base import Batch, Params, System
+from .peers_lance import LanceDB, Omnivector, OmnivectorFlat, Pylance
+from .peers_others import Chroma, Faiss, Hnswlib, Numpy, Qdrant
+
+__all__ = ["SYSTEMS", "Batch", "System", "available", "main", "missing_modules"]
+
+SYSTEMS: dict[str, type[System]] = {
+    cls.name: cls
+    for cls in (
+        Omnivector,
+        OmnivectorFlat,
+        Pylance,
+        Numpy,
+        LanceDB,
+        Chroma,
+        Qdrant,
+        Hnswlib,
+        Faiss,
+    )
+}
+
+
+def missing_modules(system: type[System]) -> list[str]:
+    """The Python modules a system needs that are not installed."""
+    return [m for m in system.requires if importlib.util.find_spec(m) is None]
+
+
+def available(system: type[System]) -> bool:
+    return not missing_modules(system)
+
+
+# -- the worker -------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _disk_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _load_batches(work: Path, config: dict[str, Any]) -> list[Batch]:
+    vectors = np.load(work / "vectors.npy", mmap_mode="r")
+    texts: list[str] = json.loads((work / "texts.json").read_text())
+    codes = np.load(work / "categories.npy")
+    names: list[str] = config["categories"]
+    size = int(config["batch_size"])
+    return [
+        Batch(
+            start,
+            np.ascontiguousarray(vectors[start : start + size], np.float32),
+            texts[start : start + size],
+            [names[c] for c in codes[start : start + size]],
+        )
+        for start in range(0, len(vectors), size)
+    ]
+
+
+def _build(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]:
+    batches = _load_batches(work, config)
+    prepared = [system.prepare(b) for b in batches]
+    sample_rows = min(system.count, 50_000)
+    sample = np.asarray(np.load(work / "vectors.npy", mmap_mode="r")[:sample_rows], np.float32)
+    system.create()
+    train_s = 0.0
+    if system.train_first:
+        start = time.perf_counter()
+        system.build(sample)
+        train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for item in prepared:
+        system.add(item)
+    system.finish()
+    ingest_s = time.perf_counter() - start
+    del prepared
+    build_s: float | None = train_s if system.train_first else None
+    if not system.train_first:
+        start = time.perf_counter()
+        built = system.build(sample)
+        build_s = time.perf_counter() - start if built else None
+    start = time.perf_counter()
+    system.build_extras()
+    extras_s = time.perf_counter() - start
+    system.close()
+    return {
+        "rows": system.count,
+        "ingest_s": ingest_s,
+        "ingest_rows_per_s": system.count / ingest_s if ingest_s > 0 else None,
+        "build_s": build_s,
+        "extra_indexes_s": extras_s,
+        "disk_bytes": _disk_bytes(system.path),
+        "bytes_per_doc": _disk_bytes(system.path) / system.count,
+    }
+
+
+def _timed(
+    calls: Sequence[Callable[[], list[int]]], warmup: int
+) -> tuple[list[list[int]], list[float]]:
+    for call in calls[:warmup]:
+        call()
+    found: list[list[int]] = []
+    latencies: list[float] = []
+    for call in calls:
+        start = time.perf_counter()
+        ids = call()
+        latencies.append((time.perf_counter() - start) * 1000.0)
+        found.append(ids)
+    return found, latencies
+
+
+def _summary(latencies: list[float]) -> dict[str, float]:
+    values = np.asarray(latencies)
+    mean = float(values.mean())
+    return {
+        "p50_ms": float(np.median(values)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "mean_ms": mean,
+        "qps": 1000.0 / mean if mean > 0 else 0.0,
+    }
+
+
+def _recall(found: list[list[int]], truth: np.ndarray, k: int) -> float:
+    hits = [len(set(f[:k]) & set(t[:k].tolist())) / k for f, t in zip(found, truth, strict=True)]
+    return float(np.mean(hits)) if hits else 0.0
+
+
+def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]:
+    k = int(config["k"])
+    target = float(config["target_recall"])
+    warmup = int(config["warmup"])
+    queries = np.load(work / "queries.npy")
+    truth = np.load(work / "truth.npy")
+    filtered_truth = np.load(work / "filtered_truth.npy")
+    query_texts: list[str] = json.loads((work / "query_texts.json").read_text())
+    category = str(config["filter_category"])
+    for module in system.imports:
+        importlib.import_module(module)
+    rss_before = _rss_bytes()
+
+    start = time.perf_counter()
+    system.open()
+    first = system.search(queries[0], k, None)
+    first_query_ms = (time.perf_counter() - start) * 1000.0
+    if not first:
+        raise RuntimeError(f"{system.name} returned no hits for the first query")
+
+    curve: list[dict[str, Any]] = []
+    for params in system.sweep():
+        calls = [functools.partial(system.search, q, k, params) for q in queries]
+        found, latencies = _timed(calls, warmup)
+        curve.append({"params": params, "recall": _recall(found, truth, k), **_summary(latencies)})
+    reaching = [p for p in curve if p["recall"] >= target]
+    chosen = max(reaching, key=lambda p: p["qps"]) if reaching else max(curve, key=_by_recall)
+    chosen_params: Params = chosen["params"]
+
+    count = min(len(queries), int(config["filtered_queries"]))
+    calls = [
+        functools.partial(system.search_filtered, q, k, chosen_params, category)
+        for q in queries[:count]
+    ]
+    found, latencies = _timed(calls, warmup)
+    filtered = {"recall": _recall(found, filtered_truth[:count], k), **_summary(latencies)}
+
+    hybrid = None
+    if system.hybrid:
+        calls = [
+            functools.partial(system.search_hybrid, q, t, k, chosen_params)
+            for q, t in zip(queries[:count], query_texts[:count], strict=True)
+        ]
+        found, latencies = _timed(calls, warmup)
+        hybrid = _summary(latencies)
+    rss_after = _rss_bytes()
+    system.close()
+    return {
+        "first_query_ms": first_query_ms,
+        "curve": curve,
+        "operating_point": {**chosen, "meets_target": bool(reaching)},
+        "filtered": filtered,
+        "hybrid": hybrid,
+        "rss_bytes": rss_after,
+        "rss_load_bytes": rss_after - rss_before,
+    }
+
+
+def _by_recall(point: dict[str, Any]) -> tuple[float, float]:
+    return point["recall"], point["qps"]
+
+
+def main(argv: list[str]) -> int:
+    """``SYSTEM PHASE WORKDIR STORE OUT``: run one phase and write its figures to OUT.
+
+    PHASE is "build", "query" or "both" (one process for both phases: quicker, but its
+    RSS then includes what ingest left behind).
+    """
+    name, phase, work, store, out = argv
+    warnings.simplefilter("ignore")  # peers warn about local-mode sizes and deprecations
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    work_dir = Path(work)
+    config = json.loads((work_dir / "config.json").read_text())
+    cls = SYSTEMS[name]
+    result: dict[str, Any] = {}
+    if phase in ("build", "both"):
+        result["build"] = _build(cls(Path(store), config), work_dir, config)
+    if phase in ("query", "both"):
+        result["query"] = _query(cls(Path(store), config), work_dir, config)
+    Path(out).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

