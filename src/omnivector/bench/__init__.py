@@ -21,6 +21,9 @@ __all__ = ["SUITES", "BenchContext", "run_suite"]
 
 # suite name -> module (relative to this package) with a ``run(ctx) -> dict`` function
 SUITES: dict[str, str] = {
+    "search": "search",
+    "cache": "cache",
+    "index": "index",
     "peers": "peers",
 }
 

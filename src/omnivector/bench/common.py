@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BenchContext", "Timing", "format_table", "time_calls"]
+__all__ = ["BenchContext", "Timing", "format_table", "interleaved", "summarize", "time_calls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +45,34 @@ def time_calls(calls: Sequence[Callable[[], Any]], *, warmup: int = 3) -> Timing
         start = time.perf_counter()
         call()
         samples.append((time.perf_counter() - start) * 1000.0)
-    values = np.asarray(samples)
+    return summarize(samples)
+
+
+def summarize(samples_ms: Sequence[float]) -> Timing:
+    """Median, p99 and mean of latencies given in milliseconds."""
+    values = np.asarray(samples_ms)
     return Timing(
         float(np.median(values)),
         float(np.percentile(values, 99)),
         float(values.mean()),
-        len(samples),
+        len(values),
     )
+
+
+def interleaved(
+    first: Sequence[Callable[[], Any]], second: Sequence[Callable[[], Any]], *, warmup: int = 3
+) -> tuple[Timing, Timing]:
+    """Time two call lists alternately, so both see the same background load."""
+    for call in [*first[:warmup], *second[:warmup]]:
+        call()
+    a: list[float] = []
+    b: list[float] = []
+    for one, two in zip(first, second, strict=True):
+        for call, samples in ((one, a), (two, b)):
+            start = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - start) * 1000.0)
+    return summarize(a), summarize(b)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

