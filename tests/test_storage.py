@@ -1,0 +1,134 @@
+"""Storage layout: version, column compression, metadata encodings, float16, on every path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import omnivector as ov
+
+DIM = 8
+HINTS = {
+    b"lance-encoding:compression": b"zstd",
+    b"lance-encoding:compression-level": b"3",
+    b"lance-encoding:minichunk-size": b"65536",
+}
+
+
+def _docs(count: int, start: int = 0) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(start)
+    return [
+        {
+            "id": f"d{i}",
+            "vector": rng.random(DIM),
+            "text": f"some words about item {i}",
+            "metadata": {"k": i, "author": {"name": f"author {i % 7}"}, "tags": ["a", "b"]},
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def _check_layout(table: ov.Table, version: str, encoding: str) -> None:
+    dataset = table.dataset()
+    assert dataset.data_storage_version == version
+    metadata_field = dataset.schema.field("metadata")
+    assert dict(metadata_field.metadata or {}) == HINTS
+    assert str(metadata_field.type) == ("string" if encoding == "json" else "binary")
+    assert table.storage.metadata_encoding == encoding
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+@pytest.mark.parametrize("version", ["2.1", "2.2"])
+def test_layout_is_kept_on_create_append_upsert_and_compaction(
+    tmp_path: Path, encoding: str, version: str
+) -> None:
+    options = ov.StorageOptions(storage_version=version, metadata_encoding=encoding)  # type: ignore[arg-type]
+    with ov.VectorStore(
+        tmp_path, dimension=DIM, maintenance=ov.MaintenanceConfig(enabled=False)
+    ) as store:
+        table = store.create_table("t", storage=options)
+        _check_layout(table, version, encoding)
+        table.add(_docs(300))
+        table.add(_docs(300, start=300))
+        _check_layout(table, version, encoding)
+        table.upsert(_docs(50, start=550))
+        _check_layout(table, version, encoding)
+        table.compact()
+        _check_layout(table, version, encoding)
+        assert len(table.dataset().get_fragments()) == 1
+        # the layout is recorded in the table, so a new store reopens it unchanged
+        with ov.VectorStore(tmp_path) as again:
+            reopened = again.table("t")
+            assert reopened.storage == options
+            _check_layout(reopened, version, encoding)
+        assert table.count({"author.name": "author 3"}) == sum(1 for i in range(600) if i % 7 == 3)
+        assert table.get(["d10"])[0]["metadata"]["author"] == {"name": "author 3"}
+
+
+def test_metadata_compression_shrinks_the_column(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM) as store:
+        compressed = store.create_table("zstd")
+        plain = store.create_table(
+            "plain", storage=ov.StorageOptions(metadata_compression="default")
+        )
+        docs = _docs(3000)
+        compressed.add(docs)
+        plain.add(docs)
+        small = compressed.stats().column_bytes["metadata"]
+        large = plain.stats().column_bytes["metadata"]
+        assert small * 2 < large
+
+
+def test_stats_report_bytes_per_column_and_row(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM) as store:
+        table = store.create_table("t", fields={"n": "int64"})
+        table.add([{**d, "n": i} for i, d in enumerate(_docs(500))])
+        stats = table.stats()
+        assert set(stats.column_bytes) == {"id", "vector", "text", "metadata", "n"}
+        assert stats.column_bytes["vector"] >= 500 * DIM * 4  # float32 is stored raw
+        assert stats.bytes_on_disk == sum(stats.column_bytes.values())
+        assert stats.bytes_per_row == pytest.approx(stats.bytes_on_disk / 500)
+        assert stats.rows == 500 and stats.data_storage_version == "2.2"
+
+
+def test_float16_halves_the_vector_column(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=64) as store:
+        rng = np.random.default_rng(0)
+        docs = [{"id": str(i), "vector": rng.standard_normal(64)} for i in range(2000)]
+        full = store.create_table("f32")
+        half = store.create_table("f16", storage=ov.StorageOptions(vector_dtype="float16"))
+        full.add(docs)
+        half.add(docs)
+        ratio = half.stats().column_bytes["vector"] / full.stats().column_bytes["vector"]
+        assert 0.45 < ratio < 0.55
+        query = rng.standard_normal(64).astype(np.float32)
+        assert full.search(query, k=10).ids[:5] == half.search(query, k=10).ids[:5]
+
+
+def test_older_storage_version_is_readable_and_writable(tmp_path: Path) -> None:
+    with ov.VectorStore(
+        tmp_path, dimension=DIM, storage=ov.StorageOptions(storage_version="2.0")
+    ) as store:
+        table = store.create_table("old")
+        table.add(_docs(20))
+        assert table.dataset().data_storage_version == "2.0"
+        assert table.search(table.get(["d5"])[0]["vector"], k=1).ids == ["d5"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"storage_version": "1.0"},
+        {"vector_dtype": "int8"},
+        {"metadata_encoding": "xml"},
+        {"text_compression": "brotli"},
+        {"compression_level": 0},
+        {"compression_level": True},
+    ],
+)
+def test_bad_storage_options_are_rejected(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ov.InvalidInputError):
+        ov.StorageOptions(**kwargs)
