@@ -132,3 +132,15 @@ def test_older_storage_version_is_readable_and_writable(tmp_path: Path) -> None:
 def test_bad_storage_options_are_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ov.InvalidInputError):
         ov.StorageOptions(**kwargs)
+
+
+def test_storage_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omnivector.bench import run_suite
+
+    monkeypatch.setenv("OMNIVECTOR_BENCH_ROWS", "300")
+    result = run_suite("storage", quick=True, echo=lambda _: None)
+    default = result["bytes_per_doc"]["default (2.2, json+zstd)"]
+    assert default["vector"] == pytest.approx(384 * 4, rel=0.05)
+    half = result["bytes_per_doc"]["float16 vectors"]["vector"]
+    assert half == pytest.approx(default["vector"] / 2, rel=0.05)
+    assert 0.0 <= result["float16_recall_loss"] <= 1.0

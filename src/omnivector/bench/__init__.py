@@ -24,6 +24,7 @@ SUITES: dict[str, str] = {
     "search": "search",
     "cache": "cache",
     "index": "index",
+    "storage": "storage",
     "peers": "peers",
 }
 
