@@ -1,0 +1,175 @@
+"""Maintenance: compaction, cleanup, auto-maintenance, health, versions, schema evolution."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import omnivector as ov
+
+DIM = 8
+OFF = ov.MaintenanceConfig(enabled=False)
+
+
+def _doc(i: int) -> dict[str, object]:
+    return {"id": f"d{i}", "vector": [float(i % 13) + 0.5] * DIM, "text": f"doc {i}"}
+
+
+def _small_writes(table: ov.Table, count: int) -> None:
+    for i in range(count):
+        table.add([_doc(i)])
+
+
+def test_compact_cleanup_and_optimize(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        table = store.create_table("t")
+        _small_writes(table, 11)
+        table.add([_doc(100), _doc(101)])
+        table.delete(["d100"])
+        health = table.health()
+        assert health.fragments == 12 and health.deleted_rows == 1
+        assert any("compact" in advice for advice in health.recommendations)
+        result = table.compact()
+        assert result.fragments_removed == 12 and result.fragments_added == 1
+        assert table.health().deleted_rows == 0 and table.count() == 12
+        table.tag("keep", 2)
+        removed = table.cleanup(keep_versions=1)
+        assert removed.versions_removed > 0 and removed.bytes_removed > 0
+        kept = [v.version for v in table.versions()]
+        assert 2 in kept and kept[-1] == table.version
+        assert table.checkout("keep").count() == 1
+        optimized = store.compact("t")
+        assert isinstance(optimized, ov.CompactionResult)
+        assert isinstance(store.analyze_table_health("t"), ov.TableHealth)
+        assert table.optimize().indexes_optimized is False
+
+
+def test_auto_maintenance_keeps_fragments_and_versions_bounded(tmp_path: Path) -> None:
+    config = ov.MaintenanceConfig(
+        max_fragments=4, max_small_fragments=4, keep_versions=3, keep_seconds=0.0, min_interval=0.0
+    )
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=config) as store:
+        table = store.create_table("t")
+        _small_writes(table, 40)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            health = table.health()
+            if health.fragments <= 5 and health.versions <= 10 and store.maintainer.runs:
+                break
+            store.after_write("t")
+            time.sleep(0.2)
+        assert store.maintainer.runs >= 1
+        assert health.fragments <= 5 and health.versions <= 10
+        assert table.count() == 40
+
+
+def test_auto_maintenance_can_be_turned_off(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        table = store.create_table("t")
+        _small_writes(table, 20)
+        time.sleep(0.3)
+        assert store.maintainer.runs == 0 and table.health().fragments == 20
+
+
+def test_maintenance_never_wastes_a_running_build(tmp_path: Path) -> None:
+    config = ov.MaintenanceConfig(max_fragments=2, max_small_fragments=2, min_interval=0.0)
+    with ov.VectorStore(
+        tmp_path,
+        dimension=DIM,
+        maintenance=config,
+        index_builds=ov.IndexBuildConfig(executor="thread"),
+    ) as store:
+        table = store.create_table("t")
+        rng = np.random.default_rng(0)
+        table.add([{"id": str(i), "vector": rng.random(DIM)} for i in range(2000)])
+        build = table.create_index(kind="IVF_PQ", num_partitions=2, background=True)
+        assert isinstance(build, ov.IndexBuild)
+        for i in range(10):
+            table.add([{"id": f"x{i}", "vector": rng.random(DIM)}])
+        assert build.result(timeout=120) is not None
+        assert table.count() == 2010
+
+
+def test_checkout_is_read_only_and_restore_brings_it_back(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        table = store.create_table("t")
+        table.add([_doc(1), _doc(2)])
+        table.tag("two-docs")
+        first = table.version
+        table.delete(["d1"])
+        view = table.checkout(first)
+        assert view.read_only and view.count() == 2
+        assert view.search([1.5] * DIM, k=1).ids == ["d1"]
+        with pytest.raises(ov.ReadOnlyError, match="read-only"):
+            view.add([_doc(3)])
+        assert table.tags() == {"two-docs": first}
+        table.restore("two-docs")
+        assert table.count() == 2 and table.version > first
+        with pytest.raises(ov.VersionNotFoundError):
+            table.checkout(999)
+        with pytest.raises(ov.VersionNotFoundError):
+            table.checkout("no-such-tag")
+        operations = [v.operation for v in table.versions()]
+        assert "Delete" in operations and table.versions()[-1].rows == 2
+
+
+def test_schema_evolution(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        table = store.create_table("t", fields={"n": "int64"})
+        table.add([{**_doc(i), "n": i} for i in range(10)])
+        table.add_columns({"score": "float64"})
+        table.add_columns({"double": "n * 2"}, expressions=True)
+        assert table.fields == {"n": "int64", "score": "float64", "double": "int64"}
+        table.add([{**_doc(20), "n": 20, "score": 0.5, "double": 40}])
+        assert table.count({"double": {"$gte": 10}}) == 6
+        table.alter_columns({"path": "score", "name": "quality"})
+        assert "quality" in table.fields and "score" not in table.fields
+        table.drop_columns(["double"])
+        assert table.fields == {"n": "int64", "quality": "float64"}
+        assert store.table("t").fields == table.fields  # recorded in the table
+        for bad in (
+            lambda: table.drop_columns(["vector"]),
+            lambda: table.alter_columns({"path": "id", "name": "key"}),
+            lambda: table.add_columns({"text": "string"}),
+            lambda: table.add_columns({"x": "decimal"}),
+            lambda: table.drop_columns(["missing"]),
+        ):
+            with pytest.raises(ov.SchemaError):
+                bad()
+
+
+_WRITER = """
+import sys, omnivector as ov
+store = ov.VectorStore(sys.argv[1], dimension=8, maintenance=ov.MaintenanceConfig(enabled=False))
+table = store.table("shared")
+worker = sys.argv[2]
+for i in range(25):
+    table.add([{"id": f"{worker}-{i}", "vector": [float(i)] * 8}])
+    table.upsert([{"id": f"{worker}-u", "vector": [float(i)] * 8, "text": str(i)}])
+    if i % 5 == 4:
+        table.delete([f"{worker}-{i - 1}"])
+store.close()
+"""
+
+
+def test_writers_in_several_processes_lose_nothing(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM) as store:
+        store.create_table("shared")
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), f"w{n}"]) for n in range(3)
+    ]
+    assert [w.wait(timeout=300) for w in workers] == [0, 0, 0]
+    with ov.VectorStore(tmp_path) as store:
+        table = store.table("shared")
+        ids = {d["id"] for d in table.iter_documents(include_vector=False)}
+        for n in range(3):
+            deleted = {f"w{n}-{i - 1}" for i in range(25) if i % 5 == 4}
+            expected = {f"w{n}-{i}" for i in range(25)} - deleted | {f"w{n}-u"}
+            assert {i for i in ids if i.startswith(f"w{n}-")} == expected
+            assert table.get([f"w{n}-u"])[0]["text"] == "24"
+        assert table.count() == len(ids)
