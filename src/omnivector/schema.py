@@ -374,7 +374,9 @@ def _vector_to_numpy(value: Any) -> np.ndarray:
             f"a vector must be a sequence of numbers, got {type(value).__name__}"
         )
     try:
-        array = np.asarray(value, dtype=np.float32)
+        # Values beyond float32 become inf here and are rejected by the finiteness check.
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"a vector must be a sequence of numbers: {exc}") from exc
     if array.ndim != 1:
@@ -407,8 +409,8 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
     if not pa.types.is_floating(kind.value_type) and not pa.types.is_integer(kind.value_type):
         raise InvalidInputError(f"vector values must be numbers, got {kind.value_type}")
     flat = column.flatten().to_numpy(zero_copy_only=False)
-    matrix = np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
     with np.errstate(over="ignore", invalid="ignore"):
+        matrix = np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
         finite = np.isfinite(matrix).all(axis=1) if matrix.size else np.ones(0, bool)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
