@@ -142,3 +142,16 @@ def test_custom_fusion_callable(corpus: ov.Table) -> None:
 
     query = np.ones(32, dtype=np.float32)
     assert corpus.search(vector=query, text="python", k=3, fusion=text_only).ids == ["python"]
+
+
+def test_hybrid_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omnivector.bench import run_suite
+
+    monkeypatch.setenv("OMNIVECTOR_BENCH_DOCS", "300")
+    monkeypatch.setenv("OMNIVECTOR_BENCH_ROWS", "1000")
+    result = run_suite("hybrid", quick=True, echo=lambda _: None)
+    metrics = result["quality"]["metrics"]
+    assert {"BM25", "dense", "hybrid RRF(k=60)"} <= set(metrics)
+    assert all(0.0 <= m["recall@10"] <= 1.0 for m in metrics.values())
+    assert metrics["BM25"]["recall@10"] > 0.5
+    assert result["latency"]["omnivector"]["hybrid"]["p50_ms"] > 0

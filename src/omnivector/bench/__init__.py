@@ -25,6 +25,7 @@ SUITES: dict[str, str] = {
     "cache": "cache",
     "index": "index",
     "storage": "storage",
+    "hybrid": "hybrid",
     "peers": "peers",
 }
 

@@ -1,0 +1,211 @@
+"""``omnivector bench hybrid``: retrieval quality of BM25, dense and hybrid, and latency.
+
+Quality: a known-item test set from the standard library's docstrings. Each query is the
+documented object's name split into words plus three words of its first line; the only
+relevant document is that docstring. Dense vectors come from the download-free
+:class:`~omnivector.HashingEmbedder` (a lexical stand-in: no embedding model is installed in
+this environment). Reports recall@10, MRR@10 and nDCG@10 for BM25, dense, and hybrid with
+RRF and weighted fusion, with a sweep of the fusion weight.
+
+Latency: p50/p99 of text-only, vector-only and hybrid queries on 100k documents (quick: 20k)
+of synthetic text with clustered vectors, next to lancedb's hybrid search on the same data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..corpus import stdlib_docstrings
+from ..embedding import HashingEmbedder
+from ..fusion import RRF, Weighted
+from ..maintenance import MaintenanceConfig
+from ..store import VectorStore
+from ..table import Table
+from .common import BenchContext, format_table, summarize
+from .data import clustered_vectors
+
+K = 10
+DIMENSION = 384
+
+
+def _words(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name).replace("_", " ")
+    return [w.lower() for w in spaced.split() if w]
+
+
+def _quality(ctx: BenchContext) -> dict[str, Any]:
+    count = int(os.environ.get("OMNIVECTOR_BENCH_DOCS", 2000 if ctx.quick else 6000))
+    docs = list(stdlib_docstrings(count))
+    embedder = HashingEmbedder(DIMENSION)
+    rng = random.Random(ctx.seed)
+    candidates = [d for d in docs if len(_words(d.name)) >= 2]
+    picked = rng.sample(candidates, min(len(candidates), 60 if ctx.quick else 300))
+    queries = []
+    for doc in picked:
+        line = re.findall(r"[a-zA-Z]{3,}", doc.text.splitlines()[0])
+        queries.append((" ".join(_words(doc.name) + rng.sample(line, min(3, len(line)))), doc.id))
+    results: dict[str, dict[str, float]] = {}
+    with ctx.scratch("hybrid-quality") as root:
+        store = VectorStore(
+            root,
+            dimension=DIMENSION,
+            embedder=embedder,
+            maintenance=MaintenanceConfig(enabled=False),
+        )
+        table = store.create_table("docs")
+        table.add([{"id": d.id, "text": d.text} for d in docs])
+        table.create_fts_index()
+        vectors = embedder.embed([q for q, _ in queries])
+        modes: dict[str, Any] = {
+            "BM25": lambda q, v: table.search(text=q, k=K),
+            "dense": lambda q, v: table.search(vector=v, k=K),
+            "hybrid RRF(k=60)": lambda q, v: table.search(vector=v, text=q, k=K),
+            "hybrid RRF(k=10, 1:1.5)": lambda q, v: table.search(
+                vector=v, text=q, k=K, fusion=RRF(k=10, weights=(1.0, 1.5))
+            ),
+        }
+        for weight in (0.2, 0.4, 0.5, 0.6, 0.8):
+            modes[f"hybrid Weighted(vector {weight})"] = lambda q, v, w=weight: table.search(
+                vector=v, text=q, k=K, fusion=Weighted((w, 1 - w))
+            )
+        for label, search in modes.items():
+            ranks = []
+            for (query, relevant), vector in zip(queries, vectors, strict=True):
+                ids = search(query, vector).ids
+                ranks.append(ids.index(relevant) + 1 if relevant in ids else None)
+            results[label] = _metrics(ranks)
+        store.close()
+    return {"documents": len(docs), "queries": len(queries), "metrics": results}
+
+
+def _metrics(ranks: list[int | None]) -> dict[str, float]:
+    found = [r for r in ranks if r is not None]
+    return {
+        "recall@10": len(found) / len(ranks),
+        "mrr@10": sum(1 / r for r in found) / len(ranks),
+        "ndcg@10": sum(1 / math.log2(r + 1) for r in found) / len(ranks),
+    }
+
+
+def _latency(ctx: BenchContext) -> dict[str, Any]:
+    rows = int(os.environ.get("OMNIVECTOR_BENCH_ROWS", 20_000 if ctx.quick else 100_000))
+    rng = np.random.default_rng(ctx.seed)
+    vectors = clustered_vectors(rows, DIMENSION, seed=ctx.seed)
+    vocabulary = [f"w{i}" for i in range(20_000)]
+    words = rng.zipf(1.3, (rows, 12)) % len(vocabulary)
+    texts = [" ".join(vocabulary[j] for j in row) for row in words]
+    data = pa.table(
+        {
+            "id": [str(i) for i in range(rows)],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+            "text": texts,
+        }
+    )
+    probes = [
+        (vectors[i] + 0.01, " ".join(texts[i].split()[:2])) for i in rng.integers(0, rows, 100)
+    ]
+    out: dict[str, Any] = {"rows": rows}
+    with ctx.scratch("hybrid-latency") as root:
+        store = VectorStore(root, dimension=DIMENSION, maintenance=MaintenanceConfig(enabled=False))
+        table = store.create_table("docs")
+        table.add(data)
+        table.create_fts_index()
+        if rows >= 20_000:
+            table.create_index(kind="IVF_HNSW_SQ")
+        out["omnivector"] = _timings(table, probes)
+        out["lancedb"] = _lancedb(root, data, probes, rows)
+        store.close()
+    return out
+
+
+def _timings(table: Table, probes: list[tuple[np.ndarray, str]]) -> dict[str, Any]:
+    calls: dict[str, Callable[[np.ndarray, str], Any]] = {
+        "text": lambda v, t: table.search(text=t, k=K),
+        "vector": lambda v, t: table.search(vector=v, k=K),
+        "hybrid": lambda v, t: table.search(vector=v, text=t, k=K),
+    }
+    timings: dict[str, Any] = {}
+    for label, call in calls.items():
+        for vector, text in probes[:5]:
+            call(vector, text)
+        samples = []
+        for vector, text in probes:
+            started = time.perf_counter()
+            call(vector, text)
+            samples.append((time.perf_counter() - started) * 1000)
+        timings[label] = summarize(samples).as_dict()
+    slower = max(timings["text"]["p50_ms"], timings["vector"]["p50_ms"])
+    timings["hybrid_vs_slower_part"] = timings["hybrid"]["p50_ms"] / slower
+    return timings
+
+
+def _lancedb(
+    root: Any, data: pa.Table, probes: list[tuple[np.ndarray, str]], rows: int
+) -> dict[str, Any]:
+    try:
+        import lancedb
+    except ImportError:
+        return {"skipped": "lancedb not installed"}
+    try:
+        db = lancedb.connect(root / "lancedb")
+        table = db.create_table("docs", data)
+        table.create_fts_index("text")
+        if rows >= 20_000:
+            table.create_index(
+                metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ"
+            )
+
+        def hybrid(vector: np.ndarray, text: str) -> Any:
+            return table.search(query_type="hybrid").vector(vector).text(text).limit(K).to_arrow()
+
+        for vector, text in probes[:5]:
+            hybrid(vector, text)
+        samples = []
+        for vector, text in probes:
+            started = time.perf_counter()
+            hybrid(vector, text)
+            samples.append((time.perf_counter() - started) * 1000)
+        return {"hybrid": summarize(samples).as_dict()}
+    except Exception as exc:  # a peer's API drift must not break our run
+        return {"skipped": f"lancedb hybrid failed: {type(exc).__name__}: {exc}"}
+
+
+def run(ctx: BenchContext) -> dict[str, Any]:
+    quality = _quality(ctx)
+    ctx.echo(
+        f"known-item retrieval: {quality['queries']} queries over "
+        f"{quality['documents']:,} stdlib docstrings (dense: HashingEmbedder)"
+    )
+    ctx.echo(
+        format_table(
+            ["retriever", "recall@10", "MRR@10", "nDCG@10"],
+            [
+                [label, m["recall@10"], m["mrr@10"], m["ndcg@10"]]
+                for label, m in quality["metrics"].items()
+            ],
+        )
+    )
+    latency = _latency(ctx)
+    ours = latency["omnivector"]
+    rows = [
+        [f"omnivector {label}", ours[label]["p50_ms"], ours[label]["p99_ms"]]
+        for label in ("text", "vector", "hybrid")
+    ]
+    lancedb = latency["lancedb"]
+    if "hybrid" in lancedb:
+        rows.append(["lancedb hybrid", lancedb["hybrid"]["p50_ms"], lancedb["hybrid"]["p99_ms"]])
+    else:
+        ctx.echo(f"lancedb: {lancedb['skipped']}")
+    ctx.echo(f"latency on {latency['rows']:,} documents, k={K}")
+    ctx.echo(format_table(["query", "p50 ms", "p99 ms"], rows))
+    ctx.echo(f"hybrid p50 / slower part p50: {ours['hybrid_vs_slower_part']:.2f}")
+    return {"quality": quality, "latency": latency}
