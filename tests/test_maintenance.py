@@ -173,3 +173,40 @@ def test_writers_in_several_processes_lose_nothing(tmp_path: Path) -> None:
             assert {i for i in ids if i.startswith(f"w{n}-")} == expected
             assert table.get([f"w{n}-u"])[0]["text"] == "24"
         assert table.count() == len(ids)
+
+
+def test_compaction_commits_while_small_writes_keep_coming(tmp_path: Path) -> None:
+    import threading
+
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        table = store.create_table("t")
+        _small_writes(table, 30)
+        stop = threading.Event()
+
+        def writer() -> None:
+            step = 0
+            while not stop.is_set():
+                table.upsert([{**_doc(step % 30), "text": f"v{step}"}])
+                step += 1
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            result = table.compact()
+        finally:
+            stop.set()
+            thread.join()
+        assert result.fragments_removed > 0
+        assert table.count() == 30
+
+
+def test_maintenance_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omnivector.bench import run_suite
+
+    monkeypatch.setenv("OMNIVECTOR_BENCH_SCALE", "0.004")
+    result = run_suite("maintenance", quick=True, echo=lambda _: None)
+    on = result["auto-maintenance on"]
+    assert on["rows"] == result["rows"] - len(
+        {(s * 7919) % result["rows"] for s in range(result["deletes"])}
+    )
+    assert on["space_amplification"] > 0 and on["writes_per_s"] > 0

@@ -74,7 +74,7 @@ class MaintenanceConfig:
     max_deleted_fraction: float = 0.1
     max_unindexed_rows: int = 10_000
     keep_versions: int = 10
-    keep_seconds: float = 60.0
+    keep_seconds: float = 5.0
     min_interval: float = 2.0
     target_rows_per_fragment: int = 1_048_576
 
@@ -177,14 +177,22 @@ def compact(
 def _compact_locked(
     table: Table, target_rows: int | None, materialize_deletions: bool = True
 ) -> CompactionResult:
-    dataset = table.writable_dataset()
-    with lance_errors(f"compacting {table.name!r}"):
-        metrics = dataset.optimize.compact_files(
-            target_rows_per_fragment=target_rows or DEFAULT_MAINTENANCE.target_rows_per_fragment,
-            materialize_deletions=materialize_deletions,
-            materialize_deletions_threshold=0.0 if materialize_deletions else None,
-        )
-    table._store.cache.put(table.name, dataset)
+    # Compaction rewrites fragments that concurrent upserts and deletes also touch, and
+    # Lance lets those writes win, discarding the rewrite; under a steady stream of small
+    # writes it would never commit. Holding the write lock makes writers wait for it instead
+    # (the rewrite of small fragments takes milliseconds).
+    store = table._store
+    write_lock = store.location.lock_path(table.name, "write")
+    with store.lock(write_lock, timeout=_LOCK_TIMEOUT, what="write"):
+        dataset = table.writable_dataset()
+        with lance_errors(f"compacting {table.name!r}"):
+            metrics = dataset.optimize.compact_files(
+                target_rows_per_fragment=target_rows
+                or DEFAULT_MAINTENANCE.target_rows_per_fragment,
+                materialize_deletions=materialize_deletions,
+                materialize_deletions_threshold=0.0 if materialize_deletions else None,
+            )
+        store.cache.put(table.name, dataset)
     return CompactionResult(
         metrics.fragments_removed,
         metrics.fragments_added,

@@ -26,6 +26,7 @@ SUITES: dict[str, str] = {
     "index": "index",
     "storage": "storage",
     "hybrid": "hybrid",
+    "maintenance": "maintenance",
     "peers": "peers",
 }
 
