@@ -61,7 +61,7 @@ def _ours(
             [{"id": f"d{doc}", "vector": rng.standard_normal(DIMENSION), "text": f"updated {step}"}]
         )
         if step % 50 == 0:
-            during.append(_timed(lambda: table.search(queries[step % 50], k=10)))
+            during.append(_timed(lambda q=queries[step % 50]: table.search(q, k=10)))
     for step in range(deletes):
         table.delete([f"d{(step * 7919) % rows}"])
     seconds = time.perf_counter() - started
