@@ -133,19 +133,24 @@ def _timings(table: Table, probes: list[tuple[np.ndarray, str]]) -> dict[str, An
         "vector": lambda v, t: table.search(vector=v, k=K),
         "hybrid": lambda v, t: table.search(vector=v, text=t, k=K),
     }
-    timings: dict[str, Any] = {}
-    for label, call in calls.items():
-        for vector, text in probes[:5]:
-            call(vector, text)
-        samples = []
-        for vector, text in probes:
-            started = time.perf_counter()
-            call(vector, text)
-            samples.append((time.perf_counter() - started) * 1000)
-        timings[label] = summarize(samples).as_dict()
+    timings: dict[str, Any] = {label: _time_probes(call, probes) for label, call in calls.items()}
     slower = max(timings["text"]["p50_ms"], timings["vector"]["p50_ms"])
     timings["hybrid_vs_slower_part"] = timings["hybrid"]["p50_ms"] / slower
     return timings
+
+
+def _time_probes(
+    call: Callable[[np.ndarray, str], Any], probes: list[tuple[np.ndarray, str]]
+) -> dict[str, float]:
+    """Latency summary of ``call`` over the probes, after five warm-up calls."""
+    for vector, text in probes[:5]:
+        call(vector, text)
+    samples = []
+    for vector, text in probes:
+        started = time.perf_counter()
+        call(vector, text)
+        samples.append((time.perf_counter() - started) * 1000)
+    return summarize(samples).as_dict()
 
 
 def _lancedb(
@@ -167,14 +172,7 @@ def _lancedb(
         def hybrid(vector: np.ndarray, text: str) -> Any:
             return table.search(query_type="hybrid").vector(vector).text(text).limit(K).to_arrow()
 
-        for vector, text in probes[:5]:
-            hybrid(vector, text)
-        samples = []
-        for vector, text in probes:
-            started = time.perf_counter()
-            hybrid(vector, text)
-            samples.append((time.perf_counter() - started) * 1000)
-        return {"hybrid": summarize(samples).as_dict()}
+        return {"hybrid": _time_probes(hybrid, probes)}
     except Exception as exc:  # a peer's API drift must not break our run
         return {"skipped": f"lancedb hybrid failed: {type(exc).__name__}: {exc}"}
 
