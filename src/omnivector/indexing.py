@@ -303,7 +303,7 @@ def plan_fts_index(
 
 
 def has_fts_index(dataset: lance.LanceDataset, column: str) -> bool:
-    return any(i.kind == "INVERTED" and i.columns == [column] for i in _describe(dataset))
+    return any(i.kind == "INVERTED" and i.columns == [column] for i in _describe_cached(dataset))
 
 
 # -- inspecting ------------------------------------------------------------------------------
@@ -360,23 +360,28 @@ def _with_unindexed(dataset: lance.LanceDataset, info: IndexInfo) -> IndexInfo:
     )
 
 
-_defaults_cache: dict[tuple[str, int], dict[str, int]] = {}
-_defaults_lock = threading.Lock()
+_described: dict[tuple[str, int], list[IndexInfo]] = {}
+_described_lock = threading.Lock()
+
+
+def _describe_cached(dataset: lance.LanceDataset) -> list[IndexInfo]:
+    """The indexes of this dataset version; a version's indexes never change, so cache them."""
+    key = (dataset.uri, int(dataset.version))
+    with _described_lock:
+        found = _described.get(key)
+    if found is None:
+        found = _describe(dataset)
+        with _described_lock:
+            if len(_described) > 4096:
+                _described.clear()
+            _described[key] = found
+    return found
 
 
 def query_defaults(dataset: lance.LanceDataset) -> dict[str, int]:
-    """Query knobs for the vector index of this dataset version (cached per version)."""
-    key = (dataset.uri, int(dataset.version))
-    with _defaults_lock:
-        if key in _defaults_cache:
-            return _defaults_cache[key]
-    kind = next((i.kind for i in _describe(dataset) if i.columns == ["vector"]), None)
-    defaults = QUERY_DEFAULTS.get(kind or "", {})
-    with _defaults_lock:
-        if len(_defaults_cache) > 4096:
-            _defaults_cache.clear()
-        _defaults_cache[key] = defaults
-    return defaults
+    """Query knobs for the vector index of this dataset version."""
+    kind = next((i.kind for i in _describe_cached(dataset) if i.columns == ["vector"]), None)
+    return QUERY_DEFAULTS.get(kind or "", {})
 
 
 def drop_index(table: Table, name: str, *, missing_ok: bool) -> None:
