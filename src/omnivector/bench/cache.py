@@ -29,6 +29,13 @@ from .common import BenchContext, format_table, interleaved, summarize
 
 DIMENSION = 384
 ROWS = 200
+LATENCY_ROWS = (
+    ("cache hit: Table.search", "hit"),
+    ("held-open pylance handle", "raw"),
+    ("cache miss: reopen + search", "miss"),
+    ("lookup alone (refresh every call)", "lookup"),
+    ("lookup alone (refresh_interval=1s)", "lookup_interval"),
+)
 VARIANTS = (
     "omnivector-default",
     "omnivector-64",
@@ -97,31 +104,8 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         format_table(
             ["measure", "p50 us", "p99 us"],
             [
-                [
-                    "cache hit: Table.search",
-                    lat["hit"]["p50_ms"] * 1000,
-                    lat["hit"]["p99_ms"] * 1000,
-                ],
-                [
-                    "held-open pylance handle",
-                    lat["raw"]["p50_ms"] * 1000,
-                    lat["raw"]["p99_ms"] * 1000,
-                ],
-                [
-                    "cache miss: reopen + search",
-                    lat["miss"]["p50_ms"] * 1000,
-                    lat["miss"]["p99_ms"] * 1000,
-                ],
-                [
-                    "lookup alone (refresh every call)",
-                    lat["lookup"]["p50_ms"] * 1000,
-                    lat["lookup"]["p99_ms"] * 1000,
-                ],
-                [
-                    "lookup alone (refresh_interval=1s)",
-                    lat["lookup_interval"]["p50_ms"] * 1000,
-                    lat["lookup_interval"]["p99_ms"] * 1000,
-                ],
+                [label, lat[key]["p50_ms"] * 1000, lat[key]["p99_ms"] * 1000]
+                for label, key in LATENCY_ROWS
             ],
         )
     )

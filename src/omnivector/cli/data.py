@@ -13,7 +13,7 @@ from ..errors import InvalidInputError
 from .app import Cli, app, command, parse_where
 from .files import FORMATS, ColumnMap, detect_format, export_documents, open_source, reshape
 from .files import vector_width as first_vector_width
-from .render import key_values, rows_table, short_json, show_table
+from .render import INDEX_COLUMNS, index_row, key_values, rows_table, short_json, show_table
 
 TableArg = Annotated[str, typer.Argument(metavar="TABLE", help="Table name.", show_default=False)]
 WhereOpt = Annotated[
@@ -94,20 +94,9 @@ def info(cli: Cli, table: TableArg) -> None:
 
 
 def _index_table(indexes: Any) -> Any:
-    rows = [
-        {
-            "name": i.name,
-            "kind": i.kind,
-            "columns": ", ".join(i.columns),
-            "indexed": i.indexed_rows,
-            "unindexed": i.unindexed_rows,
-            "bytes": i.size_bytes,
-        }
-        for i in indexes
-    ]
     return rows_table(
-        rows,
-        ["name", "kind", "columns", "indexed", "unindexed", "bytes"],
+        [index_row(i) for i in indexes],
+        INDEX_COLUMNS,
         title="indexes",
         numeric=["indexed", "unindexed", "bytes"],
     )

@@ -24,7 +24,7 @@ from ..store import VectorStore
 from ..table import Table
 from .app import Cli, app, command, parse_value
 from .data import TableArg
-from .render import rows_table, show_table
+from .render import INDEX_COLUMNS, index_row, rows_table, show_table
 
 index_app = typer.Typer(
     help="Create, list, inspect, wait for and drop indexes.",
@@ -243,21 +243,10 @@ def list_(cli: Cli, table: TableArg) -> None:
 
 
 def _indexes_view(table: str, indexes: list[IndexInfo], busy: bool | None = None) -> Any:
-    rows = [
-        {
-            "table": table,
-            "name": i.name,
-            "kind": i.kind,
-            "columns": ", ".join(i.columns),
-            "indexed": i.indexed_rows,
-            "unindexed": i.unindexed_rows,
-            "bytes": i.size_bytes,
-        }
-        for i in indexes
-    ]
+    rows = [{"table": table, **index_row(i)} for i in indexes]
     return rows_table(
         rows,
-        ["name", "kind", "columns", "indexed", "unindexed", "bytes"],
+        INDEX_COLUMNS,
         title=table
         if busy is None
         else f"{table} ({'build or compaction running' if busy else 'idle'})",

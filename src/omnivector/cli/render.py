@@ -91,3 +91,18 @@ def show_table(console: Console, table: Table, *, empty: str | None = None) -> N
         console.print(Text(empty))
         return
     console.print(table)
+
+
+INDEX_COLUMNS = ["name", "kind", "columns", "indexed", "unindexed", "bytes"]
+
+
+def index_row(info: Any) -> dict[str, Any]:
+    """One ``IndexInfo`` as a row of the index tables."""
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "columns": ", ".join(info.columns),
+        "indexed": info.indexed_rows,
+        "unindexed": info.unindexed_rows,
+        "bytes": info.size_bytes,
+    }
