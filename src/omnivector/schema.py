@@ -132,7 +132,7 @@ class TableSpec:
     def arrow_schema(self, extra_fields: Iterable[pa.Field] = ()) -> pa.Schema:
         """The Arrow schema written to Lance, carrying encoding hints and this spec."""
         columns = [
-            pa.field("id", pa.string(), nullable=False),
+            pa.field("id", pa.string(), nullable=False, metadata=self.storage.id_field_metadata()),
             pa.field("vector", self.vector_type, nullable=False),
             pa.field("text", pa.string(), metadata=self.storage.text_field_metadata()),
             pa.field(

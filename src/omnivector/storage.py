@@ -37,16 +37,20 @@ class StorageOptions:
       at 384-d) for a small recall cost; queries stay float32.
     - ``metadata_encoding``: "json" (UTF-8 text) or "msgpack" (binary). Both are decoded on
       read and filterable by key.
-    - ``text_compression``: "default" keeps Lance's FSST, which beats zstd on free text.
-    - ``metadata_compression`` / ``compression_level``: general-purpose compression of the
-      metadata column with 64 KiB mini-chunks (~3x smaller than the default for JSON).
+    - ``text_compression`` / ``id_compression``: "zstd" (default) compresses the free text
+      and the ids in 64 KiB mini-chunks, which needs Lance's mini-block layout for every
+      value; on Python docstrings it stored 88 B/doc of text against 159 B/doc for Lance's
+      default (FSST per value), and halved the ids. "default" keeps Lance's own choice.
+    - ``metadata_compression`` / ``compression_level``: the same for the metadata column
+      (~3x smaller than the default for JSON).
     """
 
     storage_version: StorageVersion = "2.2"
     vector_dtype: VectorDtype = "float32"
     metadata_encoding: MetadataEncoding = "json"
-    text_compression: Compression = "default"
+    text_compression: Compression = "zstd"
     metadata_compression: Compression = "zstd"
+    id_compression: Compression = "zstd"
     compression_level: int | None = 3
 
     def __post_init__(self) -> None:
@@ -55,6 +59,7 @@ class StorageOptions:
         _check_choice("metadata_encoding", self.metadata_encoding, _METADATA_ENCODINGS)
         _check_choice("text_compression", self.text_compression, _COMPRESSIONS)
         _check_choice("metadata_compression", self.metadata_compression, _COMPRESSIONS)
+        _check_choice("id_compression", self.id_compression, _COMPRESSIONS)
         level = self.compression_level
         if level is not None and (
             isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22
@@ -76,25 +81,36 @@ class StorageOptions:
             raise InvalidInputError(
                 f"unknown storage option(s) {unknown}; valid options are {sorted(known)}"
             )
-        return cls(**values)
+        return cls(**{**_BEFORE_ID_COMPRESSION, **values})
+
+    def id_field_metadata(self) -> dict[str, str]:
+        """Lance encoding hints for the id column."""
+        return _compression_hints(self.id_compression, self.compression_level)
 
     def text_field_metadata(self) -> dict[str, str]:
         """Lance encoding hints for the free-text column."""
-        return _compression_hints(self.text_compression, self.compression_level, minichunk=False)
+        return _compression_hints(self.text_compression, self.compression_level)
 
     def metadata_field_metadata(self) -> dict[str, str]:
         """Lance encoding hints for the metadata column."""
-        return _compression_hints(self.metadata_compression, self.compression_level, minichunk=True)
+        return _compression_hints(self.metadata_compression, self.compression_level)
 
 
-def _compression_hints(scheme: str, level: int | None, *, minichunk: bool) -> dict[str, str]:
+# Tables recorded before ``id_compression`` existed keep Lance's default for their ids.
+_BEFORE_ID_COMPRESSION = {"id_compression": "default"}
+
+
+def _compression_hints(scheme: str, level: int | None) -> dict[str, str]:
     if scheme == "default":
         return {}
     hints = {"lance-encoding:compression": scheme}
     if scheme == "zstd" and level is not None:
         hints["lance-encoding:compression-level"] = str(level)
-    if minichunk and scheme != "none":
+    if scheme != "none":
+        # Large values would otherwise be stored one by one ("full zip"), each compressed
+        # alone; mini-blocks let zstd see 64 KiB of neighbouring values at once.
         hints["lance-encoding:minichunk-size"] = str(_MINICHUNK_BYTES)
+        hints["lance-encoding:structural-encoding"] = "miniblock"
     return hints
 
 

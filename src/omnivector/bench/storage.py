@@ -31,12 +31,15 @@ from ..store import VectorStore
 from .common import BenchContext, format_table
 
 DIMENSION = 384
+DEFAULT_LAYOUT = "default (2.2, zstd on text, ids, JSON)"
 OPTIONS: dict[str, StorageOptions] = {
-    "default (2.2, json+zstd)": StorageOptions(),
+    DEFAULT_LAYOUT: StorageOptions(),
     "msgpack+zstd": StorageOptions(metadata_encoding="msgpack"),
     "float16 vectors": StorageOptions(vector_dtype="float16"),
     "no metadata compression": StorageOptions(metadata_compression="default"),
-    "text zstd": StorageOptions(text_compression="zstd"),
+    "Lance default for text and ids": StorageOptions(
+        text_compression="default", id_compression="default"
+    ),
     "2.0 layout": StorageOptions(storage_version="2.0"),
 }
 
@@ -81,7 +84,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         arrow = _arrow_table(docs)
         rows.update(_baselines(root, docs, arrow))
         recall = _float16_recall(root, docs, ctx)
-    default = rows["default (2.2, json+zstd)"]
+    default = rows[DEFAULT_LAYOUT]
     results: dict[str, Any] = {
         "documents": count,
         "bytes_per_doc": rows,
