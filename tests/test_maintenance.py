@@ -68,6 +68,38 @@ def test_auto_maintenance_keeps_fragments_and_versions_bounded(tmp_path: Path) -
         assert table.count() == 40
 
 
+def test_auto_compaction_merges_recent_writes_without_rewriting_the_table(
+    tmp_path: Path,
+) -> None:
+    config = ov.MaintenanceConfig(max_small_fragments=4, min_interval=3600.0)
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=config) as store:
+        table = store.create_table("t")
+        rng = np.random.default_rng(0)
+        table.add([{"id": f"b{i}", "vector": rng.random(DIM)} for i in range(20_000)])
+        (base,) = table.dataset().get_fragments()
+        base_files = [f.path for f in base.data_files()]
+        _small_writes(table, 10)
+        assert store.maintainer.maintain("t")
+        fragments = table.dataset().get_fragments()
+        assert [f.path for f in fragments[0].data_files()] == base_files
+        assert len(fragments) == 2 and fragments[1].count_rows() == 10
+        assert table.count() == 20_010
+
+
+def test_versions_left_by_a_burst_of_writes_are_removed_without_another_write(
+    tmp_path: Path,
+) -> None:
+    config = ov.MaintenanceConfig(keep_versions=2, keep_seconds=0.5, min_interval=0.2)
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=config) as store:
+        table = store.create_table("t")
+        _small_writes(table, 30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(table.versions()) > 4:
+            time.sleep(0.2)
+        assert len(table.versions()) <= 4
+        assert table.count() == 30
+
+
 def test_auto_maintenance_can_be_turned_off(tmp_path: Path) -> None:
     with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
         table = store.create_table("t")

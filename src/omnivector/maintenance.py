@@ -97,6 +97,17 @@ class MaintenanceConfig:
 
 DEFAULT_MAINTENANCE = MaintenanceConfig()
 
+# Automatic compaction merges small fragments into fragments of about 1/16 of the table
+# (never fewer rows than this), so a run rewrites recent writes rather than the whole table;
+# a fragment is rewritten whole only once ``max_deleted_fraction`` of its rows are deleted.
+_MIN_TIERED_FRAGMENT_ROWS = 4096
+_TIERS = 16
+
+
+def tiered_target_rows(rows: int, config: MaintenanceConfig) -> int:
+    """Rows per fragment that automatic compaction aims for in a table of ``rows`` rows."""
+    return min(config.target_rows_per_fragment, max(_MIN_TIERED_FRAGMENT_ROWS, rows // _TIERS))
+
 
 @dataclass(frozen=True, slots=True)
 class CompactionResult:
@@ -175,7 +186,10 @@ def compact(
 
 
 def _compact_locked(
-    table: Table, target_rows: int | None, materialize_deletions: bool = True
+    table: Table,
+    target_rows: int | None,
+    materialize_deletions: bool = True,
+    deletions_threshold: float = 0.0,
 ) -> CompactionResult:
     # Compaction rewrites fragments that concurrent upserts and deletes also touch, and
     # Lance lets those writes win, discarding the rewrite; under a steady stream of small
@@ -190,7 +204,9 @@ def _compact_locked(
                 target_rows_per_fragment=target_rows
                 or DEFAULT_MAINTENANCE.target_rows_per_fragment,
                 materialize_deletions=materialize_deletions,
-                materialize_deletions_threshold=0.0 if materialize_deletions else None,
+                materialize_deletions_threshold=deletions_threshold
+                if materialize_deletions
+                else None,
             )
         store.cache.put(table.name, dataset)
     return CompactionResult(
@@ -215,7 +231,8 @@ def cleanup(
 
 
 def _cleanup_locked(table: Table, age: timedelta, keep: int) -> CleanupResult:
-    dataset = table.dataset()
+    # cleanup borrows the handle mutably: a reader on the shared handle would fail meanwhile
+    dataset = table._store.cache.open_private(table.name)
     pinned = table._store.maintainer.pinned_versions(table.name)
     if pinned:
         keep = max(keep, int(dataset.version) - min(pinned) + 1)
@@ -414,7 +431,7 @@ def tag(table: Table, name: str, version: int | None) -> None:
         or len(name) > 128
     ):
         raise InvalidInputError(f"invalid tag {name!r}: use letters, digits, '-', '_' or '.'")
-    dataset = table.dataset()
+    dataset = table._store.cache.open_private(table.name)
     target = int(dataset.version) if version is None else _resolve(dataset, version)
     with lance_errors(f"tagging {table.name!r}"):
         if name in dataset.tags.list():
@@ -424,7 +441,7 @@ def tag(table: Table, name: str, version: int | None) -> None:
 
 
 def untag(table: Table, name: str) -> None:
-    dataset = table.dataset()
+    dataset = table._store.cache.open_private(table.name)
     if name not in dataset.tags.list():
         raise VersionNotFoundError(f"table {table.name!r} has no tag {name!r}")
     with lance_errors(f"removing tag {name!r}"):
@@ -572,6 +589,7 @@ class AutoMaintainer:
         self._queued: set[str] = set()
         self._last_run: dict[str, float] = {}
         self._pins: dict[str, list[Any]] = {}
+        self._followups: dict[str, float] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -594,6 +612,7 @@ class AutoMaintainer:
     def forget(self, name: str) -> None:
         with self._lock:
             self._queued.discard(name)
+            self._followups.pop(name, None)
             self._last_run.pop(name, None)
 
     def pin(self, name: str, dataset: lance.LanceDataset) -> None:
@@ -616,7 +635,7 @@ class AutoMaintainer:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            name = self._pending.get()
+            name = self._next_request()
             if name is None:
                 return
             wait = self._last_run.get(name, 0.0) + self.config.min_interval - time.monotonic()
@@ -633,6 +652,29 @@ class AutoMaintainer:
                     exc_info=True,
                 )
             self._last_run[name] = time.monotonic()
+
+    def _next_request(self) -> str | None:
+        """The next table to look at: a write's request, or a due follow-up cleanup."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                due = [name for name, at in self._followups.items() if at <= now]
+                for name in due:
+                    del self._followups[name]
+                timeout = min(self._followups.values(), default=now + 3600.0) - now
+            for name in due:
+                self.notify(name)
+            try:
+                return self._pending.get(timeout=max(timeout, 0.0))
+            except queue.Empty:
+                continue
+
+    def _follow_up(self, name: str) -> None:
+        """Look at ``name`` again once its recent versions are old enough to remove, so a
+        burst of writes does not leave them on disk until the next write."""
+        at = time.monotonic() + self.config.keep_seconds + self.config.min_interval
+        with self._lock:
+            self._followups[name] = at
 
     def maintain(self, name: str) -> bool:
         """Run whatever maintenance ``name`` needs now; return whether anything ran."""
@@ -661,7 +703,11 @@ class AutoMaintainer:
         try:
             with store.lock(lock, timeout=0.0, what="maintenance"):
                 if needs_compaction:
-                    _compact_locked(table, self.config.target_rows_per_fragment)
+                    _compact_locked(
+                        table,
+                        tiered_target_rows(rows, self.config),
+                        deletions_threshold=self.config.max_deleted_fraction,
+                    )
                 if needs_index or needs_compaction:
                     _optimize_indexes_locked(table)
                 _cleanup_locked(
@@ -670,6 +716,8 @@ class AutoMaintainer:
         except CommitConflictError:
             self.notify(name)  # busy (an index build or another process): try again later
             return False
+        if len(table.dataset().versions()) > self.config.keep_versions:
+            self._follow_up(name)
         self.runs += 1
         log.debug("auto-maintenance ran on %s", name)
         return True
