@@ -19,7 +19,7 @@ import pyarrow as pa
 __all__ = ["Hit", "SearchResults"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hit:
     """One search result."""
 
