@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,33 @@ def test_commits_by_another_process_are_seen_on_the_next_call(tmp_path: Path) ->
         assert table.count() == 2
         assert table.get(["from-child"])[0]["id"] == "from-child"
         assert store.cache_info().refreshes >= 1
+
+
+def test_rapid_commits_by_another_writer_are_never_missed(tmp_path: Path) -> None:
+    # Commits land within one clock tick of the reader's last check: the reader must not
+    # take an unchanged directory stamp for "nothing new".
+    with _store(tmp_path) as reader, _store(tmp_path) as writer:
+        reader.create_table("t")
+        for expected in range(1, 41):
+            writer.table("t").add([_doc(f"d{expected}")])
+            assert reader.table("t").count() == expected
+            if expected % 10 == 0:
+                time.sleep(0.15)  # let the reader trust the stamp, then commit again
+                assert reader.table("t").count() == expected
+                assert reader.cache._entries["t"].stamp is not None
+
+
+def test_quiet_local_table_is_not_listed_on_every_call(tmp_path: Path) -> None:
+    with _store(tmp_path) as store:
+        store.create_table("t").add([_doc("a")])
+        time.sleep(0.15)
+        store.open_dataset("t")
+        store.open_dataset("t")  # records a trusted stamp
+        cached = store.cache._entries["t"]
+        assert cached.stamp is not None
+        dataset = store.open_dataset("t")
+        assert dataset is cached.dataset
+        assert store.table("t").count() == 1
 
 
 def test_session_stays_within_its_byte_budgets(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ already holds it finishes undisturbed.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -86,10 +87,18 @@ class CacheInfo:
     metadata_cache_bytes: int
 
 
+# A directory's mtime moves on every commit, but in coarse clock ticks: a stamp read less
+# than this long after it was set could still be shared by a later commit in the same tick,
+# so such a stamp is not trusted (the "racily clean" rule of git's index).
+_RACY_STAMP_NS = 100_000_000
+
+
 @dataclass(slots=True)
 class _Entry:
     dataset: lance.LanceDataset
     checked_at: float
+    # local tables: the mtime of ``_versions`` when the handle was known to be the latest
+    stamp: int | None = None
 
 
 class DatasetCache:
@@ -99,8 +108,11 @@ class DatasetCache:
         self,
         config: DatasetCacheConfig,
         opener: Callable[[str, Any], LanceDataset],
+        *,
+        local: bool = False,
     ) -> None:
         self.config = config
+        self._local = local
         self.session = lance.Session(  # type: ignore[attr-defined]
             index_cache_size_bytes=config.index_cache_bytes,
             metadata_cache_size_bytes=config.metadata_cache_bytes,
@@ -125,12 +137,28 @@ class DatasetCache:
         if now - entry.checked_at < self.config.refresh_interval:
             return entry.dataset
         dataset = entry.dataset
+        read_at = time.time_ns()
+        stamp = self._stamp(dataset)
+        if stamp is not None and stamp == entry.stamp:
+            return dataset  # no commit since the handle was last found current
         if dataset.latest_version != dataset.version:
             with self._lock:
                 self._refreshes += 1
             return self._open(name)
         entry.checked_at = now
+        trusted = stamp is not None and read_at - stamp > _RACY_STAMP_NS
+        entry.stamp = stamp if trusted else None
         return dataset
+
+    def _stamp(self, dataset: lance.LanceDataset) -> int | None:
+        """The mtime of a local table's ``_versions`` directory: one ``stat`` instead of a
+        listing, so the per-call freshness check stays cheap (``None`` elsewhere)."""
+        if not self._local:
+            return None
+        try:
+            return os.stat(os.path.join(dataset.uri, "_versions")).st_mtime_ns
+        except OSError:
+            return None
 
     def open_private(self, name: str) -> lance.LanceDataset:
         """A fresh handle on the latest version that the cache does not share.

@@ -76,7 +76,7 @@ class VectorStore:
         self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
         self.embedder = embedder
         self.location = StoreLocation(path, self.storage_options)
-        self.cache = DatasetCache(cache or DEFAULT_CACHE, self._open)
+        self.cache = DatasetCache(cache or DEFAULT_CACHE, self._open, local=self.location.is_local)
         self.query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
         self.builder = IndexBuilder(self, index_builds or DEFAULT_INDEX_BUILDS)
         self.maintainer = AutoMaintainer(self, maintenance or DEFAULT_MAINTENANCE)
