@@ -14,7 +14,7 @@ DIM = 8
 HINTS = {
     b"lance-encoding:compression": b"zstd",
     b"lance-encoding:compression-level": b"3",
-    b"lance-encoding:minichunk-size": b"65536",
+    b"lance-encoding:minichunk-size": b"8192",
     b"lance-encoding:structural-encoding": b"miniblock",
 }
 
@@ -36,8 +36,9 @@ def _check_layout(table: ov.Table, version: str, encoding: str) -> None:
     dataset = table.dataset()
     assert dataset.data_storage_version == version
     metadata_field = dataset.schema.field("metadata")
-    for column in ("id", "text", "metadata"):
+    for column in ("text", "metadata"):
         assert dict(dataset.schema.field(column).metadata or {}) == HINTS
+    assert not dataset.schema.field("id").metadata  # ids keep Lance's default encoding
     assert str(metadata_field.type) == ("string" if encoding == "json" else "binary")
     assert table.storage.metadata_encoding == encoding
 
@@ -90,10 +91,9 @@ def test_text_and_id_compression_beat_lances_default_on_real_text(tmp_path: Path
     docs = [{"id": d.id, "vector": np.ones(DIM), "text": d.text} for d in stdlib_docstrings(2000)]
     docs.append({"id": "huge", "vector": np.ones(DIM), "text": "long line " * 40_000})
     with ov.VectorStore(tmp_path, dimension=DIM) as store:
-        ours = store.create_table("zstd")
+        ours = store.create_table("zstd", storage=ov.StorageOptions(id_compression="zstd"))
         lance_default = store.create_table(
-            "default",
-            storage=ov.StorageOptions(text_compression="default", id_compression="default"),
+            "default", storage=ov.StorageOptions(text_compression="default")
         )
         ours.add(docs)
         lance_default.add(docs)
@@ -101,12 +101,6 @@ def test_text_and_id_compression_beat_lances_default_on_real_text(tmp_path: Path
         assert small["text"] < 0.8 * large["text"]
         assert small["id"] < 0.8 * large["id"]
         assert ours.get(["huge"])[0]["text"] == "long line " * 40_000
-
-
-def test_tables_recorded_before_id_compression_keep_their_layout() -> None:
-    recorded = ov.StorageOptions().to_dict()
-    del recorded["id_compression"]
-    assert ov.StorageOptions.from_dict(recorded).id_compression == "default"
 
 
 def test_stats_report_bytes_per_column_and_row(tmp_path: Path) -> None:

@@ -31,15 +31,14 @@ from ..store import VectorStore
 from .common import BenchContext, format_table
 
 DIMENSION = 384
-DEFAULT_LAYOUT = "default (2.2, zstd on text, ids, JSON)"
+DEFAULT_LAYOUT = "default (2.2, zstd on text and metadata, JSON)"
 OPTIONS: dict[str, StorageOptions] = {
     DEFAULT_LAYOUT: StorageOptions(),
     "msgpack+zstd": StorageOptions(metadata_encoding="msgpack"),
     "float16 vectors": StorageOptions(vector_dtype="float16"),
     "no metadata compression": StorageOptions(metadata_compression="default"),
-    "Lance default for text and ids": StorageOptions(
-        text_compression="default", id_compression="default"
-    ),
+    "Lance default for text": StorageOptions(text_compression="default"),
+    "zstd on ids too": StorageOptions(id_compression="zstd"),
     "2.0 layout": StorageOptions(storage_version="2.0"),
 }
 
