@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,6 +135,34 @@ def test_hybrid_search_keeps_both_views(corpus: ov.Table) -> None:
     plain = corpus.search(vector=query, k=4)
     assert weighted.ids[0] == plain.ids[0]
     assert corpus.search(query="columnar file format", k=2).ids[0] in ("parquet", "lance")
+
+
+@pytest.mark.parametrize("where", [None, {"year": {"$gt": 2000}}, {"lang": "rust"}])
+def test_hybrid_hits_carry_the_stored_columns(corpus: ov.Table, where: Any) -> None:
+    query = corpus.embedder.embed(["columnar format"])[0]  # type: ignore[union-attr]
+    columns = ["text", "metadata", "title", "year", "vector"]
+    hits = corpus.search(vector=query, text="columnar", k=4, where=where, columns=columns)
+    assert hits
+    for hit in hits:
+        stored = corpus.search(
+            vector=query, k=4, where={"id": hit.id}, columns=columns, exact=True
+        )[0]
+        assert (hit.text, hit.metadata, hit.fields) == (stored.text, stored.metadata, stored.fields)
+        assert hit.vector == stored.vector
+    bare = corpus.search(vector=query, text="columnar", k=4, where=where, columns=["id"])
+    assert bare.ids == hits.ids and all(h.text is None for h in bare)
+
+
+def test_custom_fusion_sees_complete_hits(corpus: ov.Table) -> None:
+    seen: list[str | None] = []
+
+    def by_title(vector: list[Hit], text: list[Hit], k: int) -> list[Hit]:
+        seen.extend(h.fields.get("title") for h in [*vector, *text])
+        return sorted(text, key=lambda h: h.fields["title"])[:k]
+
+    query = np.ones(32, dtype=np.float32)
+    hits = corpus.search(vector=query, text="columnar", k=3, fusion=by_title)
+    assert hits.ids == ["lance", "parquet"] and seen and None not in seen
 
 
 def test_custom_fusion_callable(corpus: ov.Table) -> None:

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from .errors import InvalidInputError
 from .filters import CompiledFilter
-from .fusion import Fusion
+from .fusion import RRF, Fusion, Weighted
 from .results import Hit
 from .schema import TableSpec, decode_metadata, vectors_to_numpy
 
@@ -30,6 +30,7 @@ __all__ = ["TextQuery", "VectorQuery", "hybrid_search", "text_search", "vector_s
 
 _DISTANCE = "_distance"
 _SCORE = "_score"
+_ROW_ID = "_rowid"
 _RESIDUAL_BATCH = 8192
 
 
@@ -78,31 +79,39 @@ def vector_search(
     where: CompiledFilter,
     columns: list[str],
 ) -> list[Hit]:
+    return _vector_hits(_vector_table(dataset, spec, query, where, columns), spec)
+
+
+def _vector_table(
+    dataset: lance.LanceDataset,
+    spec: TableSpec,
+    query: VectorQuery,
+    where: CompiledFilter,
+    columns: list[str],
+) -> pa.Table:
     if where.residual is not None or query.exact:
-        table = _exact_search(dataset, spec, query, where, columns)
-    else:
-        nearest: dict[str, Any] = {
-            "column": "vector",
-            # an Arrow array skips pylance's float64 round trip of a numpy query (~0.1 ms)
-            "q": pa.array(query.vector, pa.float32()),
-            "k": query.k,
-            "metric": spec.metric,
-        }
-        for knob in ("nprobes", "ef", "refine_factor"):
-            value = getattr(query, knob)
-            if value is not None:
-                nearest[knob] = value
-        if query.ef is not None:
-            # Lance rejects ef below the candidates it must return (k * refine_factor),
-            # e.g. a hybrid search's deeper vector leg with the caller's ef
-            nearest["ef"] = max(query.ef, query.k * (query.refine_factor or 1))
-        table = dataset.to_table(
-            columns=[*columns, _DISTANCE],
-            nearest=nearest,
-            filter=where.sql,
-            prefilter=where.sql is not None,
-        )
-    return _vector_hits(table, spec)
+        return _exact_search(dataset, spec, query, where, columns)
+    nearest: dict[str, Any] = {
+        "column": "vector",
+        # an Arrow array skips pylance's float64 round trip of a numpy query (~0.1 ms)
+        "q": pa.array(query.vector, pa.float32()),
+        "k": query.k,
+        "metric": spec.metric,
+    }
+    for knob in ("nprobes", "ef", "refine_factor"):
+        value = getattr(query, knob)
+        if value is not None:
+            nearest[knob] = value
+    if query.ef is not None:
+        # Lance rejects ef below the candidates it must return (k * refine_factor),
+        # e.g. a hybrid search's deeper vector leg with the caller's ef
+        nearest["ef"] = max(query.ef, query.k * (query.refine_factor or 1))
+    return dataset.to_table(
+        columns=[*columns, _DISTANCE],
+        nearest=nearest,
+        filter=where.sql,
+        prefilter=where.sql is not None,
+    )
 
 
 def _exact_search(
@@ -183,16 +192,24 @@ def text_search(
     where: CompiledFilter,
     columns: list[str],
 ) -> list[Hit]:
+    return _text_hits(_text_table(dataset, query, where, columns), spec)
+
+
+def _text_table(
+    dataset: lance.LanceDataset,
+    query: TextQuery,
+    where: CompiledFilter,
+    columns: list[str],
+) -> pa.Table:
     full_text = build_text_query(query)
     if where.residual is None:
-        table = dataset.to_table(
+        return dataset.to_table(
             columns=[*columns, _SCORE],
             full_text_query=full_text,
             filter=where.sql,
             prefilter=where.sql is not None,
             limit=query.k,
         )
-        return _text_hits(table, spec)
     needed = sorted({*columns, *where.residual_columns})
     table = dataset.to_table(
         columns=[*needed, _SCORE],
@@ -203,7 +220,7 @@ def text_search(
     mask = [match for batch in table.to_batches() for match in _residual_mask(batch, where)]
     table = table.filter(pa.array(mask, pa.bool_()))
     table = table.sort_by([(_SCORE, "descending"), ("id", "ascending")]).slice(0, query.k)
-    return _text_hits(table.select([*columns, _SCORE]), spec)
+    return table.select([*columns, _SCORE])
 
 
 def build_text_query(query: TextQuery) -> lq.FullTextQuery:
@@ -276,13 +293,46 @@ def hybrid_search(
     k: int,
     pool: ThreadPoolExecutor,
 ) -> list[Hit]:
-    """Run both retrievers concurrently and fuse their lists."""
-    vector_future = pool.submit(vector_search, dataset, spec, vector, where, columns)
-    text_hits = text_search(dataset, spec, text, where, columns)
-    fused = fusion(vector_future.result(), text_hits, k)
+    """Run both retrievers concurrently and fuse their lists.
+
+    The built-in fusions look only at ids and scores, so with them both retrievers return
+    ids and row ids alone and the stored columns are fetched for the final ``k`` hits only;
+    a custom fusion sees complete hits.
+    """
+    late = isinstance(fusion, (RRF, Weighted))
+    leg_columns = ["id", _ROW_ID] if late else columns
+    vector_future = pool.submit(_vector_table, dataset, spec, vector, where, leg_columns)
+    text_table = _text_table(dataset, text, where, leg_columns)
+    vector_table = vector_future.result()
+    fused = fusion(_vector_hits(vector_table, spec), _text_hits(text_table, spec), k)
     if not isinstance(fused, list) or not all(isinstance(h, Hit) for h in fused):
         raise InvalidInputError("a fusion callable must return a list of Hit")
-    return fused[:k]
+    fused = fused[:k]
+    if late:
+        _fill_columns(dataset, spec, fused, [vector_table, text_table], columns)
+    return fused
+
+
+def _fill_columns(
+    dataset: lance.LanceDataset,
+    spec: TableSpec,
+    hits: list[Hit],
+    leg_tables: list[pa.Table],
+    columns: list[str],
+) -> None:
+    """Fetch the stored columns of ``hits`` by row id and set them on each hit."""
+    if columns == ["id"] or not hits:
+        return
+    row_ids: dict[str, int] = {}
+    for table in leg_tables:
+        ids = table.column("id").to_pylist()
+        row_ids.update(zip(ids, table.column(_ROW_ID).to_pylist(), strict=True))
+    stored = dataset._take_rows([row_ids[hit.id] for hit in hits], columns=columns)
+    for hit, full in zip(hits, _hits(stored, spec, [0.0] * len(hits)), strict=True):
+        hit.text = full.text
+        hit.metadata = full.metadata
+        hit.fields = full.fields
+        hit.vector = full.vector
 
 
 def _hits(
@@ -297,7 +347,7 @@ def _hits(
     values = {
         name: table.column(name).to_pylist()
         for name in table.column_names
-        if name not in (_DISTANCE, _SCORE)
+        if name not in (_DISTANCE, _SCORE, _ROW_ID)
     }
     missing: list[Any] = [None] * table.num_rows
     metadata = [decode_metadata(raw) for raw in values.get("metadata", missing)]

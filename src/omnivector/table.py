@@ -358,7 +358,7 @@ class Table:
         with lance_errors(f"searching {self.name!r}", user_sql=where_sql is not None):
             if vector_query is not None and text_query is not None:
                 fuse = fusion if fusion is not None else RRF()
-                depth = max(limit * 2, limit)
+                depth = 2 * limit
                 hits = hybrid_search(
                     dataset,
                     self.spec,
