@@ -101,7 +101,7 @@ def _broken_workload(workload: peers.Workload, work: Path) -> None:
 def test_glove_workload_is_skipped_without_the_data_package(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(peers, "_glove_root", lambda: None)
+    monkeypatch.setattr(peers, "glove_root", lambda: None)
     lines: list[str] = []
     glove = peers.Workload("glove", "glove", 1_000, 50, 10)
     results = peers.run_peers(

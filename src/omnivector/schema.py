@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgpack
 import numpy as np
@@ -36,6 +36,7 @@ __all__ = [
     "decode_metadata",
     "iter_arrow_batches",
     "rows_from_arrow",
+    "with_float32_vectors",
 ]
 
 Metric = Literal["l2", "cosine", "dot"]
@@ -522,6 +523,9 @@ def _timestamp_column(name: str, column: pa.Array, kind: pa.DataType) -> pa.Arra
 # -- reading back -------------------------------------------------------------------------
 
 
+_Tabular = TypeVar("_Tabular", pa.Table, pa.RecordBatch)
+
+
 def decode_metadata(raw: str | bytes | None) -> dict[str, Any]:
     """Decode a stored metadata value (JSON text or MessagePack bytes) to a dict."""
     if raw is None:
@@ -533,9 +537,25 @@ def decode_metadata(raw: str | bytes | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def rows_from_arrow(table: pa.Table) -> list[dict[str, Any]]:
-    """Arrow rows as dicts with decoded metadata and vectors as float32 lists."""
-    rows = table.to_pylist()
+def with_float32_vectors(data: _Tabular) -> _Tabular:
+    """``data`` with a float16 ``vector`` column cast to float32.
+
+    pyarrow turns float16 values into numpy scalars one by one, about 10x slower than
+    casting the column first and converting plain floats.
+    """
+    if "vector" not in data.column_names:
+        return data
+    vectors = data.column("vector")
+    if not pa.types.is_float16(vectors.type.value_type):
+        return data
+    position = data.column_names.index("vector")
+    cast = vectors.cast(pa.list_(pa.float32(), vectors.type.list_size))
+    return data.set_column(position, data.schema.field(position).with_type(cast.type), cast)
+
+
+def rows_from_arrow(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
+    """Arrow rows as dicts with decoded metadata and vectors as lists of floats."""
+    rows = with_float32_vectors(table).to_pylist()
     if "metadata" in table.column_names:
         for row in rows:
             row["metadata"] = decode_metadata(row["metadata"])

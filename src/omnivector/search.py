@@ -24,7 +24,7 @@ from .errors import InvalidInputError
 from .filters import CompiledFilter
 from .fusion import RRF, Fusion, Weighted
 from .results import Hit
-from .schema import TableSpec, decode_metadata, vectors_to_numpy
+from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
 
 __all__ = ["TextQuery", "VectorQuery", "hybrid_search", "text_search", "vector_search"]
 
@@ -344,6 +344,7 @@ def _hits(
     text_score: list[float] | None = None,
 ) -> list[Hit]:
     """Hits from a result table, converted column by column (far cheaper than per row)."""
+    table = with_float32_vectors(table)
     values = {
         name: table.column(name).to_pylist()
         for name in table.column_names
@@ -352,10 +353,7 @@ def _hits(
     missing: list[Any] = [None] * table.num_rows
     metadata = [decode_metadata(raw) for raw in values.get("metadata", missing)]
     declared = [name for name in spec.fields if name in values]
-    vectors = [
-        None if vector is None else [float(v) for v in vector]
-        for vector in values.get("vector", missing)
-    ]
+    vectors = values.get("vector", missing)
     distances = distance or missing
     text_scores = text_score or missing
     return [

