@@ -25,7 +25,15 @@ from ..table import Table
 from .common import BenchContext, format_table, summarize
 from .data import brute_force_topk, clustered_vectors, glove, glove_root, recall_at_k
 
-KINDS = ("IVF_FLAT", "IVF_PQ", "IVF_SQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
+KINDS = (
+    "IVF_FLAT",
+    "IVF_PQ",
+    "IVF_SQ",
+    "IVF_RQ",
+    "IVF_HNSW_FLAT",
+    "IVF_HNSW_SQ",
+    "IVF_HNSW_PQ",
+)
 K = 10
 
 
