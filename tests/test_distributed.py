@@ -5,6 +5,7 @@ One small local cluster (2 CPUs) serves the whole module and is shut down at its
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,16 @@ def _arrow(vectors: np.ndarray, start: int = 0) -> pa.Table:
     )
 
 
+def _cli(store: ov.VectorStore, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from omnivector.cli import app
+
+    result = CliRunner().invoke(app, ["--json", "--store", store.path, *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 def _data_files(store: ov.VectorStore, name: str) -> set[str]:
     return {p.name for p in (Path(store.path) / f"{name}.lance" / "data").iterdir()}
 
@@ -95,14 +106,21 @@ def test_ingest_compact_index_and_search(ray_cluster: Any, tmp_path: Path) -> No
         assert dataset.data_storage_version == table.storage.storage_version
         assert len(dataset.get_fragments()) >= 9
 
-        compacted = table.compact(engine=ENGINE, target_rows_per_fragment=10_000)
-        assert compacted.fragments_removed >= 9 and compacted.fragments_added >= 1
+        # compaction and the scalar index through the CLI (tbl.compact / create_scalar_index),
+        # with one worker each: every lance-ray call starts its worker processes anew
+        compacted = _cli(store, "compact", "docs", "--engine", "ray", "--workers", "1",
+                         "--target-rows", "10000")  # fmt: skip
+        assert compacted["fragments_removed"] >= 9 and compacted["fragments_added"] >= 1
+        assert compacted["engine"] == "ray"
         assert len(table.dataset().get_fragments()) < 9 and table.count() == 5000
 
         built = table.create_index(kind="IVF_PQ", engine=ENGINE)
         assert isinstance(built, ov.IndexInfo) and built.kind == "IVF_PQ"
-        scalar = table.create_scalar_index("category", engine=ENGINE)
-        assert isinstance(scalar, ov.IndexInfo) and scalar.kind == "BITMAP"
+        scalar = _cli(
+            store, "index", "create", "docs", "--column", "category", "--engine", "ray",
+            "--workers", "1",
+        )  # fmt: skip
+        assert scalar["index"]["kind"] == "BITMAP" and scalar["index"]["indexed_rows"] == 5000
 
     # a new store opens and serves the table as it is
     with _open(tmp_path / "store") as store:
