@@ -162,6 +162,23 @@ def test_rejected_input_writes_nothing(ray_cluster: Any, tmp_path: Path) -> None
         assert table.search(vectors[3], k=1).ids == ["v3"]
 
 
+def test_bench_suite_compares_ray_with_local(
+    ray_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omnivector.bench import run_suite
+
+    monkeypatch.setenv("OMNIVECTOR_BENCH_ROWS", "1000")
+    monkeypatch.setenv("OMNIVECTOR_BENCH_KINDS", "IVF_FLAT")
+    monkeypatch.setenv("OMNIVECTOR_BENCH_RAY_CPUS", "1")  # one worker: one process to start
+    result = run_suite("distributed", quick=True, echo=lambda _: None)
+    assert result["ray_start_s"] is None  # the running cluster was used, and left running
+    assert [r["engine"] for r in result["ingest"]] == ["local", "ray"]
+    builds = {r["engine"]: r for r in result["builds"]}
+    assert builds["local"]["recall@10"] > 0.8 and builds["ray"]["recall@10"] > 0.8
+    assert builds["ray"]["segments"] >= 1 and builds["ray"]["build_s"] > 0
+    assert ray_cluster.is_initialized()
+
+
 def test_engine_arguments_are_checked(store: ov.VectorStore) -> None:
     table = store.create_table("t")
     with pytest.raises(ov.InvalidInputError, match="engine must be"):
