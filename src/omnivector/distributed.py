@@ -290,11 +290,17 @@ def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     ]
     try:
         _check_results(table.name, results)
-        ids = pc.list_flatten(results.column("ids"))
-        if not fragments:
-            return WriteResult(version=table.version)
+    except OmnivectorError:
+        store.location.remove_files(table.name, _data_files(fragments))
+        raise
+    ids = pc.list_flatten(results.column("ids"))
+    if not fragments:
+        return WriteResult(version=table.version)
+    try:
         version = _commit(table, fragments, ids, last_fragment, read_version)
-    except BaseException:
+    except DuplicateIdError:
+        # refused before the commit; a failed commit leaves its files (a commit that failed
+        # late may still reference them)
         store.location.remove_files(table.name, _data_files(fragments))
         raise
     store.after_write(table.name)
