@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,24 @@ def test_index_suite(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kinds["IVF_FLAT"]["recall@10"] > 0.5
     assert kinds["auto (exact)"]["build_s"] >= 0
     assert set(result["stalls"]) == {"process", "thread"}
+
+
+def test_objectstore_suite(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("moto.server")
+    monkeypatch.setenv("OMNIVECTOR_BENCH_ROWS", "600")
+    monkeypatch.setenv("OMNIVECTOR_BENCH_QUERIES", "20")
+    lines: list[str] = []
+    result = run_suite("objectstore", quick=True, echo=lines.append)
+    for place in ("local", "s3"):
+        assert set(result["latency"][place]) == {"cold", "warm", "warm_refresh_1s"}
+        assert result["latency"][place]["cold"]["p50_ms"] > 0
+    assert result["p50_ratio"]["warm"] > 0
+    assert any("s3/local p50" in line for line in lines)
+
+
+def test_distributed_suite_without_ray_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the suite itself runs in tests/test_distributed.py, on that module's Ray cluster
+    monkeypatch.setitem(sys.modules, "ray", None)
+    lines: list[str] = []
+    result = run_suite("distributed", quick=True, echo=lines.append)
+    assert "not installed" in result["skipped"] and "omni-vector[ray]" in lines[-1]

@@ -287,6 +287,20 @@ def test_index_create_list_status_drop(store_path: Path, opened: ov.VectorStore,
     assert cli("--store", store_path, "index", "drop", big, "x", "--missing-ok").exit_code == 0
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["index", "create", "big", "--engine", "spark"],
+        ["index", "create", "big", "--workers", "2"],
+        ["index", "create", "big", "--engine", "ray", "--background"],
+        ["compact", "big", "--workers", "2"],
+    ],
+)
+def test_engine_options_are_checked(store_path: Path, args: list[str]) -> None:
+    result = cli("--store", store_path, *args)
+    assert result.exit_code == 2 and "Usage:" in result.output, result.output
+
+
 def test_index_background_build_follows_the_worker(store_path: Path) -> None:
     result = cli("--store", store_path, "index", "create", "docs", "--kind", "fts", "--background")
     assert result.exit_code == 0, result.output

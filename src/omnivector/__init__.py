@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 from .cache import CacheInfo, DatasetCacheConfig
+from .distributed import RayEngine
 from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from .errors import (
     CommitConflictError,
@@ -23,6 +24,7 @@ from .errors import (
     InvalidFilterError,
     InvalidInputError,
     InvalidNameError,
+    MissingDependencyError,
     OmnivectorError,
     ReadOnlyError,
     SchemaError,
@@ -71,9 +73,11 @@ __all__ = [
     "InvalidInputError",
     "InvalidNameError",
     "MaintenanceConfig",
+    "MissingDependencyError",
     "OmnivectorError",
     "OptimizeResult",
     "RRF",
+    "RayEngine",
     "ReadOnlyError",
     "SchemaError",
     "SearchResults",

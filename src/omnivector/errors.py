@@ -21,6 +21,7 @@ __all__ = [
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidNameError",
+    "MissingDependencyError",
     "OmnivectorError",
     "ReadOnlyError",
     "SchemaError",
@@ -100,6 +101,10 @@ class IndexBuildCancelledError(IndexBuildError):
 
 class CommitConflictError(OmnivectorError):
     """Another writer kept committing first; the write was not applied. Retry it."""
+
+
+class MissingDependencyError(OmnivectorError, ImportError):
+    """An optional feature needs a package that is not installed (the message says which)."""
 
 
 class StorageError(OmnivectorError, OSError):

@@ -8,6 +8,7 @@ to stay inside the root, so no name or symlink can address a path outside the st
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,8 @@ from .errors import InvalidInputError, StorageError
 from .schema import check_table_name
 
 __all__ = ["StoreLocation"]
+
+log = logging.getLogger(__name__)
 
 TABLE_SUFFIX = ".lance"
 CONTROL_DIR = ".omnivector"
@@ -96,6 +99,18 @@ class StoreLocation:
             return
         except OSError as exc:
             raise StorageError(f"could not remove table {name!r}: {exc}") from exc
+
+    def remove_files(self, name: str, paths: list[str]) -> None:
+        """Delete files inside table ``name`` given relative to its directory (best effort:
+        it drops the data files of a write that was never committed)."""
+        uri = self.table_uri(name)
+        for relative in paths:
+            if not relative or relative.startswith("/") or ".." in relative.split("/"):
+                continue
+            try:
+                self._fs.delete_file(self._fs_path(f"{uri}/{relative}"))
+            except OSError as exc:
+                log.debug("could not remove %s from %s: %s", relative, name, exc)
 
     def _fs_path(self, uri: str) -> str:
         if self.is_local:

@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import indexing, maintenance
+from . import distributed, indexing, maintenance
+from .distributed import Engine
 from .errors import (
     CommitConflictError,
     DuplicateIdError,
@@ -147,16 +148,25 @@ class Table:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def add(self, data: Any) -> WriteResult:
+    def add(self, data: Any, *, engine: Engine = "local") -> WriteResult:
         """Insert new documents; any id already stored or repeated raises ``DuplicateIdError``
-        and nothing is written."""
+        and nothing is written.
+
+        ``engine="ray"`` (or a :class:`~omnivector.RayEngine`) writes with Ray tasks through
+        lance-ray; ``data`` may then also be a ``ray.data.Dataset``
+        (see :mod:`omnivector.distributed`).
+        """
+        ray_engine = distributed.resolve_engine(engine)
+        if ray_engine is not None:
+            self._check_writable()
+            return distributed.add(self, data, ray_engine)
         table = self._prepare(data)
         if table.num_rows == 0:
             return WriteResult(version=self.version)
 
         def commit() -> WriteResult:
             dataset = self.writable_dataset()
-            taken = self._existing_ids(dataset, table.column("id"))
+            taken = existing_ids(dataset, table.column("id"), table=self.name)
             if taken:
                 raise DuplicateIdError(
                     f"{len(taken)} id(s) already exist in table {self.name!r}, e.g. "
@@ -381,15 +391,18 @@ class Table:
         metric: str | None = None,
         background: bool = False,
         replace: bool = True,
+        engine: Engine = "local",
         **params: Any,
     ) -> indexing.IndexBuild | indexing.IndexInfo | None:
         """Build a vector index (``kind``: IVF_* / IVF_HNSW_* / "auto").
 
         Blocks and returns the index's info, or with ``background=True`` returns an
         :class:`~omnivector.IndexBuild` at once. "auto" returns ``None`` when the table is
-        small enough that exact search is the better choice.
+        small enough that exact search is the better choice. ``engine="ray"`` builds it with
+        Ray workers through lance-ray (blocking).
         """
         self._check_writable()
+        ray_engine = _ray_engine(engine, background)
         request = indexing.plan_vector_index(
             self.name,
             self.dataset(),
@@ -399,16 +412,27 @@ class Table:
             replace=replace,
             params=params,
         )
+        if ray_engine is not None:
+            return distributed.build_index(self, request, ray_engine) if request else None
         return self._store.builder.run(request, background=background)
 
     def create_scalar_index(
-        self, column: str, *, kind: str = "auto", background: bool = False, replace: bool = True
+        self,
+        column: str,
+        *,
+        kind: str = "auto",
+        background: bool = False,
+        replace: bool = True,
+        engine: Engine = "local",
     ) -> indexing.IndexBuild | indexing.IndexInfo | None:
         """Build a scalar index on ``column`` (auto: bitmap, btree or label_list)."""
         self._check_writable()
+        ray_engine = _ray_engine(engine, background)
         request = indexing.plan_scalar_index(
             self.name, self.dataset(), self.spec, column, kind=kind, replace=replace
         )
+        if ray_engine is not None:
+            return distributed.build_index(self, request, ray_engine)
         return self._store.builder.run(request, background=background)
 
     def create_fts_index(
@@ -417,13 +441,17 @@ class Table:
         *,
         background: bool = False,
         replace: bool = True,
+        engine: Engine = "local",
         **tokenizer: Any,
     ) -> indexing.IndexBuild | indexing.IndexInfo | None:
         """Build a BM25 full-text index on ``column`` (tokenizer options pass to Lance)."""
         self._check_writable()
+        ray_engine = _ray_engine(engine, background)
         request = indexing.plan_fts_index(
             self.name, self.dataset(), self.spec, column, replace=replace, tokenizer=tokenizer
         )
+        if ray_engine is not None:
+            return distributed.build_index(self, request, ray_engine)
         return self._store.builder.run(request, background=background)
 
     def indexes(self) -> list[indexing.IndexInfo]:
@@ -465,9 +493,15 @@ class Table:
 
     # -- maintenance, versions, schema (see omnivector.maintenance) -----------------------
 
-    def compact(self, **options: Any) -> maintenance.CompactionResult:
-        """Merge small fragments and purge deleted rows (serialized with index builds)."""
+    def compact(self, *, engine: Engine = "local", **options: Any) -> maintenance.CompactionResult:
+        """Merge small fragments and purge deleted rows (serialized with index builds).
+
+        ``engine="ray"`` runs the rewrites as Ray tasks through lance-ray.
+        """
         self._check_writable()
+        ray_engine = distributed.resolve_engine(engine)
+        if ray_engine is not None:
+            return distributed.compact(self, ray_engine, **options)
         return maintenance.compact(self, **options)
 
     def cleanup(
@@ -591,24 +625,6 @@ class Table:
                     if compiled.matches(row):
                         yield {c: row[c] for c in columns}
 
-    def _existing_ids(self, dataset: lance.LanceDataset, ids: pa.ChunkedArray) -> set[str]:
-        stored_rows = dataset.count_rows()
-        if stored_rows == 0:
-            return set()
-        found: set[str] = set()
-        with lance_errors(f"checking ids in {self.name!r}"):
-            # Each filtered scan reads the whole id column, so scan once per large chunk,
-            # and read the column outright while the table is small next to the batch.
-            if stored_rows > _ID_READ_ALL_RATIO * len(ids):
-                for chunk in _chunks(ids.to_pylist(), _ID_CHECK_CHUNK):
-                    table = dataset.to_table(columns=["id"], filter=ids_filter(chunk))
-                    found.update(table.column("id").to_pylist())
-            else:
-                stored = dataset.to_table(columns=["id"]).column("id")
-                mask = pc.is_in(ids, value_set=stored.combine_chunks())
-                found.update(ids.filter(mask).to_pylist())
-        return found
-
     def _text_columns(
         self, columns: Sequence[str] | Mapping[str, float] | None
     ) -> dict[str, float]:
@@ -640,6 +656,36 @@ class Table:
         for column in missing:
             self.create_fts_index(column, replace=False)
         return self.dataset()
+
+
+def existing_ids(dataset: lance.LanceDataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
+    """The ``ids`` already stored in ``dataset`` (the uniqueness check of ``add``)."""
+    stored_rows = dataset.count_rows()
+    if stored_rows == 0:
+        return set()
+    found: set[str] = set()
+    with lance_errors(f"checking ids in {table!r}"):
+        # Each filtered scan reads the whole id column, so scan once per large chunk,
+        # and read the column outright while the table is small next to the batch.
+        if stored_rows > _ID_READ_ALL_RATIO * len(ids):
+            for chunk in _chunks(ids.to_pylist(), _ID_CHECK_CHUNK):
+                table_ids = dataset.to_table(columns=["id"], filter=ids_filter(chunk))
+                found.update(table_ids.column("id").to_pylist())
+        else:
+            stored = dataset.to_table(columns=["id"]).column("id")
+            mask = pc.is_in(ids, value_set=stored.combine_chunks())
+            found.update(ids.filter(mask).to_pylist())
+    return found
+
+
+def _ray_engine(engine: object, background: bool) -> distributed.RayEngine | None:
+    resolved = distributed.resolve_engine(engine)
+    if resolved is not None and background:
+        raise InvalidInputError(
+            "background=True builds in a local worker process; a build with engine='ray' "
+            "runs on the Ray cluster and blocks: drop one of them"
+        )
+    return resolved
 
 
 def _reader(table: pa.Table) -> pa.RecordBatchReader:

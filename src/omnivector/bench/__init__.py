@@ -28,6 +28,8 @@ SUITES: dict[str, str] = {
     "hybrid": "hybrid",
     "maintenance": "maintenance",
     "peers": "peers",
+    "distributed": "distributed",
+    "objectstore": "objectstore",
 }
 
 

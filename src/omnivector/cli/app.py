@@ -37,10 +37,21 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from ..distributed import Engine, RayEngine
 from ..errors import OmnivectorError, StorageError
 from ..store import VectorStore
 
-__all__ = ["STORE_ENV", "Cli", "app", "command", "main", "parse_where"]
+__all__ = [
+    "STORE_ENV",
+    "Cli",
+    "EngineOpt",
+    "WorkersOpt",
+    "app",
+    "command",
+    "engine_option",
+    "main",
+    "parse_where",
+]
 
 STORE_ENV = "OMNIVECTOR_STORE"
 
@@ -249,6 +260,35 @@ def _is_local(path: str) -> bool:
 
 
 # -- parsing ----------------------------------------------------------------------------------
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="local|ray",
+        help="local: in this process; ray: as Ray tasks through lance-ray (connects to "
+        "$RAY_ADDRESS, else starts a local cluster; needs omni-vector[ray]).",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="With --engine ray: tasks side by side (default: the cluster's CPUs).",
+    ),
+]
+
+
+def engine_option(engine: str, workers: int | None) -> Engine:
+    """The library's ``engine=`` for ``--engine`` and ``--workers``."""
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"{engine!r} is not 'local' or 'ray'", param_hint="--engine")
+    if engine == "local":
+        if workers is not None:
+            raise typer.BadParameter("--workers needs --engine ray", param_hint="--workers")
+        return "local"
+    return RayEngine(num_workers=workers)
 
 
 def parse_where(text: str | None, option: str = "--where") -> dict[str, Any] | None:

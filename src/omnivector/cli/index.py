@@ -19,10 +19,11 @@ from typing import Annotated, Any
 
 import typer
 
+from ..distributed import Engine
 from ..indexing import IndexBuild, IndexInfo
 from ..store import VectorStore
 from ..table import Table
-from .app import Cli, app, command, parse_value
+from .app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, parse_value
 from .data import TableArg
 from .render import INDEX_COLUMNS, index_row, rows_table, show_table
 
@@ -81,10 +82,17 @@ def create(
         Path | None,
         typer.Option("--log", help="With --no-wait: where the detached build writes its output."),
     ] = None,
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
 ) -> None:
     """Build an index (vector, scalar or full-text) on a table."""
     target = column or ("text" if kind.upper() in _FTS_KINDS else "vector")
     options = _parse_params(params or [])
+    where = engine_option(engine, workers)
+    if where != "local" and background:
+        raise typer.BadParameter(
+            "a Ray build runs on the cluster and blocks; drop --background", param_hint="--engine"
+        )
     if no_wait:
         if not background:
             raise typer.BadParameter("--no-wait needs --background", param_hint="--no-wait")
@@ -96,23 +104,26 @@ def create(
             info = _follow(cli, build, table, target)
         else:
             tbl = store.table(table)
-            with cli.err.status(f"building {kind} index on {table}.{target}", spinner="dots"):
-                info = _build(tbl, kind, target, options)
-        data = {"table": table, "column": target, "kind": kind, "index": info}
+            on = " with Ray" if where != "local" else ""
+            with cli.err.status(f"building {kind} index on {table}.{target}{on}", spinner="dots"):
+                info = _build(tbl, kind, target, options, where)
+        data = {"table": table, "column": target, "kind": kind, "engine": engine, "index": info}
     if info is None:
         data["message"] = "no index built: exact search is faster than an index at this size"
     cli.emit(data, lambda: cli.out.print(_describe_index(data), markup=False))
 
 
-def _build(tbl: Table, kind: str, column: str, options: dict[str, Any]) -> IndexInfo | None:
+def _build(
+    tbl: Table, kind: str, column: str, options: dict[str, Any], engine: Engine
+) -> IndexInfo | None:
     if column == "vector":
-        result = tbl.create_index(kind=kind, **options)
+        result = tbl.create_index(kind=kind, engine=engine, **options)
     elif kind.upper() in _FTS_KINDS:
-        result = tbl.create_fts_index(column, **options)
+        result = tbl.create_fts_index(column, engine=engine, **options)
     else:
         if options:
             raise typer.BadParameter("scalar indexes take no --param", param_hint="--param")
-        result = tbl.create_scalar_index(column, kind=kind)
+        result = tbl.create_scalar_index(column, kind=kind, engine=engine)
     return result if isinstance(result, IndexInfo) else None
 
 

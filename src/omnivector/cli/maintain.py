@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import Cli, app, command, to_jsonable
+from .app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, to_jsonable
 from .data import TableArg
 from .render import key_values, rows_table, show_table
 
@@ -22,13 +22,26 @@ PANEL = "Maintenance and versions"
 
 
 @command(app, "compact", panel=PANEL)
-def compact(cli: Cli, table: TableArg) -> None:
+def compact(
+    cli: Cli,
+    table: TableArg,
+    target_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--target-rows", metavar="N", min=1, help="Rows per fragment to aim for (default 1Mi)."
+        ),
+    ] = None,
+    engine: EngineOpt = "local",
+    workers: WorkersOpt = None,
+) -> None:
     """Merge small fragments and purge deleted rows."""
+    where = engine_option(engine, workers)
     with cli.open_store() as store:
         tbl = store.table(table)
-        with cli.err.status(f"compacting {table}", spinner="dots"):
-            result = tbl.compact()
-        data = {"table": table, **to_jsonable(result), "version": tbl.version}
+        on = " with Ray" if where != "local" else ""
+        with cli.err.status(f"compacting {table}{on}", spinner="dots"):
+            result = tbl.compact(engine=where, target_rows_per_fragment=target_rows)
+        data = {"table": table, **to_jsonable(result), "version": tbl.version, "engine": engine}
     cli.emit(
         data,
         lambda: cli.out.print(
