@@ -6,6 +6,8 @@ UV_VERSION := 0.13.8
 VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 export UV_PYTHON_DOWNLOADS := never
+# Ray workers use the project's environment as it is (no `uv run` re-launch per worker)
+export RAY_ENABLE_UV_RUN_RUNTIME_ENV := 0
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help

@@ -6,6 +6,7 @@ One small local cluster (2 CPUs) serves the whole module and is shut down at its
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*"),
 ]
 
+# `make test` runs pytest under `uv run`; Ray must start its workers with this interpreter.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 DIM = 32
 ENGINE = ov.RayEngine(num_workers=2)
 

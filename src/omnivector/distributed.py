@@ -122,6 +122,10 @@ def resolve_engine(engine: object) -> RayEngine | None:
 
 def _modules(engine: RayEngine) -> tuple[Any, Any]:
     """``(ray, lance_ray)``, with Ray initialised as ``engine`` says."""
+    # Under ``uv run``, Ray would start its workers with ``uv run`` in a copy of the working
+    # directory, where the project's environment is missing and every worker dies at start.
+    # Workers here use this interpreter; set the variable to 1 to keep Ray's behaviour.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import lance_ray
         import ray
