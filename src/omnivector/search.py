@@ -78,18 +78,8 @@ def vector_search(
     where: CompiledFilter,
     columns: list[str],
 ) -> list[Hit]:
-    return _vector_hits(_vector_table(dataset, spec, query, where, columns), spec)
-
-
-def _vector_table(
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    query: VectorQuery,
-    where: CompiledFilter,
-    columns: list[str],
-) -> pa.Table:
     if where.residual is not None or query.exact:
-        return _exact_search(dataset, spec, query, where, columns)
+        return _vector_hits(_exact_search(dataset, spec, query, where, columns), spec)
     nearest: dict[str, Any] = {
         "column": "vector",
         # an Arrow array skips pylance's float64 round trip of a numpy query (~0.1 ms)
@@ -105,12 +95,13 @@ def _vector_table(
         # Lance rejects ef below the candidates it must return (k * refine_factor),
         # e.g. a hybrid search's deeper vector leg with the caller's ef
         nearest["ef"] = max(query.ef, query.k * (query.refine_factor or 1))
-    return dataset.to_table(
+    table = dataset.to_table(
         columns=[*columns, _DISTANCE],
         nearest=nearest,
         filter=where.sql,
         prefilter=where.sql is not None,
     )
+    return _vector_hits(table, spec)
 
 
 def _exact_search(
@@ -191,24 +182,16 @@ def text_search(
     where: CompiledFilter,
     columns: list[str],
 ) -> list[Hit]:
-    return _text_hits(_text_table(dataset, query, where, columns), spec)
-
-
-def _text_table(
-    dataset: lance.LanceDataset,
-    query: TextQuery,
-    where: CompiledFilter,
-    columns: list[str],
-) -> pa.Table:
     full_text = build_text_query(query)
     if where.residual is None:
-        return dataset.to_table(
+        table = dataset.to_table(
             columns=[*columns, _SCORE],
             full_text_query=full_text,
             filter=where.sql,
             prefilter=where.sql is not None,
             limit=query.k,
         )
+        return _text_hits(table, spec)
     needed = sorted({*columns, *where.residual_columns})
     table = dataset.to_table(
         columns=[*needed, _SCORE],
@@ -219,7 +202,7 @@ def _text_table(
     mask = [match for batch in table.to_batches() for match in _residual_mask(batch, where)]
     table = table.filter(pa.array(mask, pa.bool_()))
     table = table.sort_by([(_SCORE, "descending"), ("id", "ascending")]).slice(0, query.k)
-    return table.select([*columns, _SCORE])
+    return _text_hits(table.select([*columns, _SCORE]), spec)
 
 
 def build_text_query(query: TextQuery) -> lq.FullTextQuery:

@@ -18,22 +18,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..indexing import IndexBuild, IndexBuildConfig
+from ..indexing import VECTOR_KINDS, IndexBuild, IndexBuildConfig
 from ..maintenance import MaintenanceConfig
 from ..store import VectorStore
 from ..table import Table
 from .common import BenchContext, format_table, summarize
 from .data import brute_force_topk, clustered_vectors, glove, glove_root, recall_at_k
 
-KINDS = (
-    "IVF_FLAT",
-    "IVF_PQ",
-    "IVF_SQ",
-    "IVF_RQ",
-    "IVF_HNSW_FLAT",
-    "IVF_HNSW_SQ",
-    "IVF_HNSW_PQ",
-)
+KINDS = VECTOR_KINDS
 K = 10
 
 
