@@ -28,7 +28,7 @@ def main() -> int:
 
     try:
         dataset = lance.dataset(job["uri"], storage_options=job.get("storage_options") or None)
-        build_in_process(dataset, request, report)
+        build_in_process(dataset, request, report if job.get("progress", True) else None)
     except Exception as exc:
         print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 1

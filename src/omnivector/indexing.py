@@ -37,6 +37,7 @@ from .errors import (
     lance_errors,
 )
 from .locks import LockCancelledError, table_lock
+from .worker_watch import StallWatch
 
 if TYPE_CHECKING:
     from .schema import TableSpec
@@ -96,12 +97,15 @@ class IndexBuildConfig:
     - ``max_concurrent``: builds on different tables that may run at once.
     - ``lock_timeout``: seconds a build waits for another build/compaction on its table.
     - ``worker_nice``: niceness added to worker processes (0 keeps normal priority).
+    - ``stall_seconds``: a worker silent and idle (no CPU) this long is killed and the build
+      retried once without Lance's progress events, which can hang a build.
     """
 
     executor: Executor = "process"
     max_concurrent: int = 1
     lock_timeout: float = 3600.0
     worker_nice: int = 10
+    stall_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.executor not in ("process", "thread"):
@@ -114,6 +118,12 @@ class IndexBuildConfig:
             or self.max_concurrent < 1
         ):
             raise InvalidInputError("max_concurrent must be a positive integer")
+        if (
+            isinstance(self.stall_seconds, bool)
+            or not isinstance(self.stall_seconds, (int, float))
+            or self.stall_seconds <= 0
+        ):
+            raise InvalidInputError("stall_seconds must be a positive number of seconds")
 
 
 DEFAULT_INDEX_BUILDS = IndexBuildConfig()
@@ -440,22 +450,22 @@ def build_in_process(
     """Run one build against ``dataset`` in this process (commits on success)."""
 
     def on_progress(event: Any) -> None:
-        if progress is None:
-            return
+        assert progress is not None
         total = getattr(event, "total", None)
         completed = getattr(event, "completed", None)
         fraction = completed / total if total and completed is not None else None
         progress(str(getattr(event, "stage", "")), fraction)
 
+    # without a callback Lance reports nothing, and cannot hang on reporting either
+    callback: dict[str, Any] = {} if progress is None else {"progress_callback": on_progress}
     if request.is_vector:
-        params = dict(request.params)
         dataset.create_index(
             request.column,
             request.kind,
             name=request.name,
             replace=request.replace,
-            progress_callback=on_progress,
-            **params,
+            **callback,
+            **request.params,
         )
     else:
         dataset.create_scalar_index(
@@ -463,7 +473,7 @@ def build_in_process(
             request.kind,  # type: ignore[arg-type]
             name=request.name,
             replace=request.replace,
-            progress_callback=on_progress,
+            **callback,
             **request.params,
         )
 
@@ -740,19 +750,41 @@ class IndexBuilder:
         self._store.cache.put(request.table, dataset)
 
     def _build_in_worker(self, build: IndexBuild) -> None:
+        error, code, stalled = self._run_worker(build, progress=True)
+        if stalled and not build._cancel_requested.is_set():
+            log.warning(
+                "index build on %r stalled (no output, no CPU for %.0f s); retrying without "
+                "progress events",
+                build.table,
+                self.config.stall_seconds,
+            )
+            error, code, stalled = self._run_worker(build, progress=False)
+        if build._cancel_requested.is_set():
+            raise IndexBuildCancelledError(f"index build on {build.table!r} was cancelled")
+        if stalled:
+            error = f"the worker stalled twice (no output, no CPU for {self.config.stall_seconds}s)"
+        if error is not None or code != 0:
+            raise IndexBuildError(
+                f"building {build.request.kind} index on {build.table!r} failed: "
+                f"{error or f'exit code {code}'}"
+            )
+
+    def _run_worker(self, build: IndexBuild, *, progress: bool) -> tuple[str | None, int, bool]:
+        """One worker run: (its error or last stderr line, exit code, killed as stalled)."""
         job = json.dumps(
             {
                 "uri": self._store.location.table_uri(build.table),
                 "storage_options": self._store.storage_options,
                 "request": json.loads(build.request.to_json()),
                 "nice": self.config.worker_nice,
+                "progress": progress,
             }
         )
         # stderr goes to a file: a chatty worker must never block on a full pipe.
         with (
             tempfile.TemporaryFile("w+") as stderr,
             subprocess.Popen(
-                [sys.executable, "-m", "omnivector.index_worker"],
+                worker_command(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -770,27 +802,32 @@ class IndexBuilder:
                 process.stdin.close()
             except BrokenPipeError:
                 pass  # killed by cancel() before it read its job
-            error = _follow_worker(build, process.stdout)
-            code = process.wait()
+            with StallWatch(process, self.config.stall_seconds) as watch:
+                error = _follow_worker(build, process.stdout, watch.touch)
+                code = process.wait()
             stderr.seek(0)
             last_lines = stderr.read().strip().splitlines()[-1:]
-        if build._cancel_requested.is_set():
-            raise IndexBuildCancelledError(f"index build on {build.table!r} was cancelled")
-        if error is not None or code != 0:
-            detail = error or (last_lines[0] if last_lines else f"exit code {code}")
-            raise IndexBuildError(
-                f"building {build.request.kind} index on {build.table!r} failed: {detail}"
-            )
+        if error is None and code != 0 and last_lines:
+            error = last_lines[0]
+        return error, code, watch.stalled
 
     def _info(self, request: IndexRequest) -> IndexInfo | None:
         dataset = self._store.open_dataset(request.table)
         return next((i for i in list_indexes(dataset) if i.name == request.name), None)
 
 
-def _follow_worker(build: IndexBuild, lines: Iterable[str]) -> str | None:
+def worker_command() -> list[str]:
+    """The command line of an index-build worker process."""
+    return [sys.executable, "-m", "omnivector.index_worker"]
+
+
+def _follow_worker(
+    build: IndexBuild, lines: Iterable[str], heard: Callable[[], None]
+) -> str | None:
     """Read the worker's JSON-lines protocol; return its error message, if any."""
     error = None
     for line in lines:
+        heard()
         try:
             message = json.loads(line)
         except json.JSONDecodeError:
