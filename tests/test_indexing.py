@@ -213,3 +213,13 @@ def test_new_rows_are_folded_in_incrementally(filled: ov.Table, rng: np.random.G
     assert filled.indexes()[0].unindexed_rows == 30
     filled.optimize_indexes()
     assert filled.indexes()[0].unindexed_rows == 0
+
+
+def test_ivf_rq_needs_a_dimension_divisible_by_8(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=12) as store:
+        table = store.create_table("t")
+        rng = np.random.default_rng(0)
+        table.add([{"id": str(i), "vector": rng.standard_normal(12)} for i in range(300)])
+        with pytest.raises(ov.InvalidInputError, match="divisible by 8"):
+            table.create_index(kind="IVF_RQ")
+        assert table.indexes() == []

@@ -204,6 +204,11 @@ def plan_vector_index(
         raise InvalidInputError(
             f"unknown vector index kind {kind!r}; use 'auto' or one of {list(VECTOR_KINDS)}"
         )
+    if chosen == "IVF_RQ" and spec.dimension % 8:
+        raise InvalidInputError(
+            f"IVF_RQ needs a dimension divisible by 8 (table {table!r} has {spec.dimension}); "
+            "choose another kind"
+        )
     if rows < _MIN_TRAINING_ROWS:
         raise InvalidInputError(
             f"table {table!r} has {rows} rows; a vector index needs at least "
