@@ -38,9 +38,10 @@ class StorageOptions:
     - ``metadata_encoding``: "json" (UTF-8 text) or "msgpack" (binary). Both are decoded on
       read and filterable by key.
     - ``text_compression``: "zstd" (default) compresses the free text in 8 KiB mini-blocks;
-      on Python docstrings that stored 112 B/doc against 171 B/doc for Lance's default
+      on Python docstrings that stored 104 B/doc against 159 B/doc for Lance's default
       (FSST per value), and fetching hits' text stays within ~10-25% of the default's speed
-      (64 KiB blocks saved 18 B/doc more but doubled it). "default" keeps Lance's choice.
+      (64 KiB blocks saved ~20 B/doc more but made it 2.5x slower). "default" keeps
+      Lance's choice.
     - ``metadata_compression``: the same for the metadata column (~2.2x smaller than the
       default for JSON).
     - ``id_compression``: "default" (Lance's choice); "zstd" halves the ids but makes every
