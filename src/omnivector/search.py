@@ -93,7 +93,7 @@ def vector_search(
             nearest[knob] = value
     if query.ef is not None:
         # Lance rejects ef below the candidates it must return (k * refine_factor),
-        # e.g. a hybrid search's deeper vector leg with the caller's ef
+        # e.g. a large k with the caller's ef
         nearest["ef"] = max(query.ef, query.k * (query.refine_factor or 1))
     table = dataset.to_table(
         columns=[*columns, _DISTANCE],

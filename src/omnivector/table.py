@@ -56,6 +56,8 @@ _ID_CHECK_CHUNK = 4096
 _ID_READ_ALL_RATIO = 32
 _COMMIT_RETRIES = 8
 _WRITE_LOCK_TIMEOUT = 300.0
+# hybrid search: BM25 candidates per hit wanted (the vector leg fetches k)
+_HYBRID_TEXT_DEPTH = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +322,8 @@ class Table:
         - ``vector``: nearest neighbours by the table's metric.
         - ``text``: BM25 over the full-text index (built on first use if missing); quoted
           phrases, ``+must`` and ``-must_not`` terms are understood.
-        - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``).
+        - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``) from the k nearest
+          vectors and the 2k best BM25 matches, retrieved concurrently.
         - ``query``: with an embedder on the table, drives both retrievers from one string.
         """
         if query is not None:
@@ -363,12 +366,12 @@ class Table:
         with lance_errors(f"searching {self.name!r}", user_sql=where_sql is not None):
             if vector_query is not None and text_query is not None:
                 fuse = fusion if fusion is not None else RRF()
-                depth = 2 * limit
                 hits = hybrid_search(
                     dataset,
                     self.spec,
-                    VectorQuery(**{**_fields(vector_query), "k": depth}),
-                    TextQuery(text_query.text, depth, text_query.columns),
+                    vector_query,
+                    # BM25 candidates are cheap, ANN ones are not: the text leg goes deeper
+                    TextQuery(text_query.text, _HYBRID_TEXT_DEPTH * limit, text_query.columns),
                     compiled,
                     wanted,
                     fuse,
@@ -711,7 +714,3 @@ def _check_positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def _fields(query: VectorQuery) -> dict[str, Any]:
-    return {name: getattr(query, name) for name in VectorQuery.__slots__}

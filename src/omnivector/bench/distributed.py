@@ -21,15 +21,14 @@ import warnings
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from ..distributed import Engine, RayEngine
 from ..indexing import IndexBuildConfig
 from ..maintenance import MaintenanceConfig
 from ..store import VectorStore
 from ..table import Table
-from .common import BenchContext, format_table, summarize
-from .data import brute_force_topk, clustered_vectors, recall_at_k
+from .common import BenchContext, format_table
+from .data import brute_force_topk, clustered_vectors, id_vector_table, search_quality
 
 K = 10
 _HINT = "pip install 'omni-vector[ray]'"
@@ -40,26 +39,6 @@ def _sizes(ctx: BenchContext) -> tuple[int, int, tuple[str, ...]]:
     kinds = os.environ.get("OMNIVECTOR_BENCH_KINDS")
     default = ("IVF_PQ",) if ctx.quick else ("IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ")
     return rows, 64 if ctx.quick else 128, tuple(kinds.split(",")) if kinds else default
-
-
-def _arrow(data: np.ndarray) -> pa.Table:
-    return pa.table(
-        {
-            "id": [str(i) for i in range(len(data))],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(data.ravel()), data.shape[1]),
-        }
-    )
-
-
-def _quality(table: Table, queries: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    found: list[list[int]] = []
-    samples: list[float] = []
-    for query in queries:
-        started = time.perf_counter()
-        hits = table.search(query, k=K, columns=[])
-        samples.append((time.perf_counter() - started) * 1000)
-        found.append([int(h.id) for h in hits])
-    return recall_at_k(found, truth, K), summarize(samples).p50_ms
 
 
 def run(ctx: BenchContext) -> dict[str, Any]:
@@ -130,7 +109,7 @@ def _measure(
 ) -> dict[str, Any]:
     ingest: list[dict[str, Any]] = []
     builds: list[dict[str, Any]] = []
-    arrow = _arrow(data)
+    arrow = id_vector_table(data)
     with (
         ctx.scratch("distributed") as root,
         VectorStore(
@@ -156,7 +135,7 @@ def _measure(
                 table.create_index(kind=kind, engine=where)
                 seconds = time.perf_counter() - started
                 local_seconds = local_seconds or seconds
-                recall, p50 = _quality(table, queries, truth)
+                recall, p50 = search_quality(table, queries, truth, K)
                 builds.append(
                     {
                         "kind": kind,

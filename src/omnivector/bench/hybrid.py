@@ -31,7 +31,7 @@ from ..maintenance import MaintenanceConfig
 from ..store import VectorStore
 from ..table import Table
 from .common import BenchContext, format_table, summarize
-from .data import clustered_vectors
+from .data import clustered_vectors, vector_array
 
 K = 10
 DIMENSION = 384
@@ -106,7 +106,7 @@ def _latency(ctx: BenchContext) -> dict[str, Any]:
     data = pa.table(
         {
             "id": [str(i) for i in range(rows)],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+            "vector": vector_array(vectors),
             "text": texts,
         }
     )

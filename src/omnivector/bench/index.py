@@ -16,14 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from ..indexing import VECTOR_KINDS, IndexBuild, IndexBuildConfig
 from ..maintenance import MaintenanceConfig
 from ..store import VectorStore
 from ..table import Table
 from .common import BenchContext, format_table, summarize
-from .data import brute_force_topk, clustered_vectors, glove, glove_root, recall_at_k
+from .data import (
+    brute_force_topk,
+    clustered_vectors,
+    glove,
+    glove_root,
+    id_vector_table,
+    search_quality,
+)
 
 KINDS = VECTOR_KINDS
 K = 10
@@ -54,31 +60,9 @@ def _store(root: Path, dimension: int, executor: str = "process") -> VectorStore
 
 def _load(store: VectorStore, name: str, data: np.ndarray) -> Table:
     table = store.create_table(name)
-    dimension = data.shape[1]
     for start in range(0, len(data), 8192):
-        chunk = data[start : start + 8192]
-        table.add(
-            pa.table(
-                {
-                    "id": [str(start + i) for i in range(len(chunk))],
-                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(chunk.ravel()), dimension),
-                }
-            )
-        )
+        table.add(id_vector_table(data[start : start + 8192], start))
     return table
-
-
-def _quality(
-    table: Table, queries: np.ndarray, truth: np.ndarray, **knobs: Any
-) -> tuple[float, float]:
-    found: list[list[int]] = []
-    samples: list[float] = []
-    for query in queries:
-        started = time.perf_counter()
-        hits = table.search(query, k=K, columns=[], **knobs)
-        samples.append((time.perf_counter() - started) * 1000)
-        found.append([int(h.id) for h in hits])
-    return recall_at_k(found, truth, K), summarize(samples).p50_ms
 
 
 def _kinds(
@@ -89,7 +73,7 @@ def _kinds(
     with ctx.scratch("index") as root:
         store = _store(root, data.shape[1])
         table = _load(store, "t", data)
-        recall, p50 = _quality(table, queries, truth, exact=True)
+        recall, p50 = search_quality(table, queries, truth, K, exact=True)
         rows.append(
             {
                 "data": label,
@@ -111,7 +95,7 @@ def _kinds(
             build.result()
             build_seconds = time.perf_counter() - started
             chosen = table.indexes()[0].kind if table.indexes() else "exact"
-            recall, p50 = _quality(table, queries, truth)
+            recall, p50 = search_quality(table, queries, truth, K)
             rows.append(
                 {
                     "data": label,

@@ -20,6 +20,7 @@ import pyarrow as pa
 from ..maintenance import DEFAULT_MAINTENANCE, MaintenanceConfig
 from ..store import VectorStore
 from .common import BenchContext, format_table, summarize
+from .data import vector_array
 
 DIMENSION = 128
 # Idle time after the last write before the final measurement with auto-maintenance on:
@@ -41,7 +42,7 @@ def _base(rows: int, seed: int) -> pa.Table:
     return pa.table(
         {
             "id": [f"d{i}" for i in range(rows)],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+            "vector": vector_array(vectors),
             "text": [f"document {i}" for i in range(rows)],
         }
     )

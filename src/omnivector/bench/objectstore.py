@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from ..cache import DatasetCacheConfig
 from ..maintenance import MaintenanceConfig
 from ..store import VectorStore
 from .common import BenchContext, Timing, format_table, summarize
-from .data import clustered_vectors
+from .data import clustered_vectors, id_vector_table
 
 BUCKET = "omnivector-bench"
 K = 10
@@ -77,17 +76,7 @@ def _build(path: str, options: dict[str, str], data: np.ndarray) -> None:
     with _open(path, options) as store:
         table = store.create_table("t", dimension=data.shape[1])
         for start in range(0, len(data), 8192):
-            chunk = data[start : start + 8192]
-            table.add(
-                pa.table(
-                    {
-                        "id": [str(start + i) for i in range(len(chunk))],
-                        "vector": pa.FixedSizeListArray.from_arrays(
-                            pa.array(chunk.ravel()), data.shape[1]
-                        ),
-                    }
-                )
-            )
+            table.add(id_vector_table(data[start : start + 8192], start))
         table.create_index(kind="IVF_PQ")
 
 

@@ -21,7 +21,7 @@ from ..cache import DatasetCacheConfig
 from ..maintenance import MaintenanceConfig
 from ..store import VectorStore
 from .common import BenchContext, format_table, interleaved
-from .data import clustered_vectors
+from .data import clustered_vectors, vector_array
 
 DIMENSION = 384
 COLUMNS = ["id", "text", "metadata", "category", "_distance"]
@@ -39,7 +39,7 @@ def _arrow(vectors: np.ndarray, start: int = 0) -> pa.Table:
     return pa.table(
         {
             "id": [f"doc-{start + i}" for i in range(count)],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+            "vector": vector_array(vectors),
             "text": [f"document {start + i}" for i in range(count)],
             "category": [f"c{i % 10}" for i in range(count)],
         }

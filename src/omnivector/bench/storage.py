@@ -29,7 +29,7 @@ from ..maintenance import MaintenanceConfig
 from ..storage import StorageOptions
 from ..store import VectorStore
 from .common import BenchContext, format_table
-from .data import glove, glove_root
+from .data import glove, glove_root, id_vector_table, vector_array
 
 DIMENSION = 384
 READ_REPEATS = 5
@@ -171,7 +171,7 @@ def _arrow_table(docs: list[dict[str, Any]]) -> pa.Table:
     return pa.table(
         {
             "id": [d["id"] for d in docs],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+            "vector": vector_array(vectors),
             "text": [d["text"] for d in docs],
             "metadata": [json.dumps(d["metadata"]) for d in docs],
         }
@@ -255,16 +255,7 @@ def _float16_recall(root: Path, vectors: np.ndarray, queries: np.ndarray, name: 
             maintenance=MaintenanceConfig(enabled=False),
         ) as store:
             table = store.create_table("docs")
-            table.add(
-                pa.table(
-                    {
-                        "id": [str(i) for i in range(len(vectors))],
-                        "vector": pa.FixedSizeListArray.from_arrays(
-                            pa.array(vectors.ravel()), vectors.shape[1]
-                        ),
-                    }
-                )
-            )
+            table.add(id_vector_table(vectors))
             found[dtype] = [table.search(q, k=10, columns=[]).ids for q in queries]
     overlap = [
         len(set(a) & set(b)) / 10 for a, b in zip(found["float32"], found["float16"], strict=True)
