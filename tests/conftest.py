@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,45 @@ def store(tmp_path: Path) -> Iterator[ov.VectorStore]:
         tmp_path / "store", dimension=DIM, index_builds=ov.IndexBuildConfig(executor="thread")
     ) as opened:
         yield opened
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """An S3-compatible server (moto) on 127.0.0.1 with one bucket."""
+
+    options: dict[str, str]
+    bucket: str = "omnivector-tests"
+
+    def fresh_prefix(self) -> str:
+        return f"s3://{self.bucket}/{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    started = S3Server(
+        {
+            "aws_access_key_id": "test",
+            "aws_secret_access_key": "test",
+            "aws_endpoint": endpoint,
+            "aws_region": "us-east-1",
+            "allow_http": "true",
+        }
+    )
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=started.bucket)
+    yield started
+    server.stop()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 
 import omnivector as ov
 from omnivector.bench.data import brute_force_topk, clustered_vectors, recall_at_k
+from tests.conftest import S3Server
 
 # Ray forks (then execs) its own processes, which Lance warns about; Ray Data sets its own
 # deprecated options.
@@ -141,6 +142,32 @@ def test_ingest_compact_index_and_search(ray_cluster: Any, tmp_path: Path) -> No
         filtered = table.search(vectors[42], k=5, where={"category": "note"})
         assert filtered.ids and all(h.id != "d42" for h in filtered)  # d42 is a paper
         assert table.count({"category": "blog"}) == 1667
+
+
+def test_ray_on_an_s3_store(ray_cluster: Any, s3_server: S3Server) -> None:
+    """Ray workers write and index a table on S3 (moto on 127.0.0.1) with the store's options."""
+    ray = ray_cluster
+    vectors = clustered_vectors(2000, DIM, clusters=10, seed=7)
+    path = s3_server.fresh_prefix()
+    with ov.VectorStore(
+        path,
+        storage_options=s3_server.options,
+        index_builds=ov.IndexBuildConfig(executor="thread"),
+        maintenance=ov.MaintenanceConfig(enabled=False),
+    ) as store:
+        table = store.create_table("docs", dimension=DIM, fields={"category": "string"})
+        source = ray.data.from_arrow([_arrow(vectors[i : i + 500], i) for i in range(0, 2000, 500)])
+        assert table.add(source, engine=ENGINE).inserted == 2000
+        with pytest.raises(ov.DuplicateIdError):
+            table.add(ray.data.from_arrow([_arrow(vectors[:2], 1999)]), engine=ENGINE)
+        assert table.count() == 2000
+        built = table.create_index(kind="IVF_FLAT", engine=ENGINE, num_partitions=4)
+        assert isinstance(built, ov.IndexInfo) and built.indexed_rows == 2000
+    with ov.VectorStore(path, storage_options=s3_server.options) as store:
+        table = store.table("docs")
+        assert table.count({"category": "note"}) == 666
+        assert table.search(vectors[1234], k=1).ids == ["d1234"]
+        assert [i.kind for i in table.indexes()] == ["IVF_FLAT"]
 
 
 def test_rejected_input_writes_nothing(ray_cluster: Any, tmp_path: Path) -> None:

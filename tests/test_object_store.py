@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,42 +12,15 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-
-BUCKET = "omnivector-tests"
-
-
-@pytest.fixture(scope="module")
-def s3_options() -> Iterator[dict[str, str]]:
-    boto3 = pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    options = {
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-        "aws_endpoint": endpoint,
-        "aws_region": "us-east-1",
-        "allow_http": "true",
-    }
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=BUCKET)
-    yield options
-    server.stop()
+from tests.conftest import S3Server
 
 
 @pytest.fixture(params=["local", "s3"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
     if request.param == "local":
         return str(tmp_path / "store"), {}
-    options: dict[str, str] = request.getfixturevalue("s3_options")
-    return f"s3://{BUCKET}/{uuid.uuid4().hex}", options
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.fresh_prefix(), server.options
 
 
 def _open(location: tuple[str, dict[str, str]], **kwargs: Any) -> ov.VectorStore:
@@ -109,10 +81,9 @@ store.close()
 """
 
 
-def test_writers_in_two_processes_on_s3(s3_options: dict[str, str]) -> None:
-    import json
-
-    path = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+def test_writers_in_two_processes_on_s3(s3_server: S3Server) -> None:
+    s3_options = s3_server.options
+    path = s3_server.fresh_prefix()
     with ov.VectorStore(path, dimension=4, storage_options=s3_options) as store:
         store.create_table("shared")
         children = [
