@@ -1,6 +1,6 @@
 """``omnivector bench objectstore``: query latency on S3-compatible storage vs a local directory.
 
-The same table (50k x 128 clustered vectors with an IVF_PQ index; quick: 5k x 64) is written
+The same table (20k x 128 clustered vectors with an IVF_PQ index; quick: 5k x 64) is written
 to a local directory and to a bucket on moto's S3 server on 127.0.0.1, then queried through
 the connection pool three ways: cold (a new ``VectorStore`` per query, so the first query pays
 for opening the table and loading the index), warm with the pool's default freshness check on
@@ -111,7 +111,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     except ImportError:
         ctx.echo("skipped: moto[server] and boto3 are not installed (pip install 'moto[server]')")
         return {"skipped": "moto[server] and boto3 not installed"}
-    rows = int(os.environ.get("OMNIVECTOR_BENCH_ROWS") or (5_000 if ctx.quick else 50_000))
+    rows = int(os.environ.get("OMNIVECTOR_BENCH_ROWS") or (5_000 if ctx.quick else 20_000))
     dimension = 64 if ctx.quick else 128
     cold_reps, warm = (10, 100) if ctx.quick else (30, 500)
     warm = int(os.environ.get("OMNIVECTOR_BENCH_QUERIES") or warm)
