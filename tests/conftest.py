@@ -34,7 +34,7 @@ class S3Server:
     """An S3-compatible server (moto) on 127.0.0.1 with one bucket."""
 
     options: dict[str, str]
-    bucket: str = "omnivector-tests"
+    bucket: str
 
     def fresh_prefix(self) -> str:
         return f"s3://{self.bucket}/{uuid.uuid4().hex}"
@@ -42,30 +42,13 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    boto3 = pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    started = S3Server(
-        {
-            "aws_access_key_id": "test",
-            "aws_secret_access_key": "test",
-            "aws_endpoint": endpoint,
-            "aws_region": "us-east-1",
-            "allow_http": "true",
-        }
-    )
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=started.bucket)
-    yield started
-    server.stop()
+    pytest.importorskip("boto3")
+    pytest.importorskip("moto.server")
+    from omnivector.bench.objectstore import moto_s3
+
+    bucket = "omnivector-tests"
+    with moto_s3(bucket) as options:
+        yield S3Server(options, bucket)
 
 
 @pytest.fixture

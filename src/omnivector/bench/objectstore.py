@@ -35,7 +35,8 @@ MODES = ("cold", "warm", "warm_refresh_1s")
 
 
 @contextmanager
-def _moto() -> Iterator[dict[str, str]]:
+def moto_s3(bucket: str = BUCKET) -> Iterator[dict[str, str]]:
+    """moto's S3 server on 127.0.0.1 with ``bucket`` created; yields the storage options."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -51,7 +52,7 @@ def _moto() -> Iterator[dict[str, str]]:
             aws_access_key_id="bench",
             aws_secret_access_key="bench",
             region_name="us-east-1",
-        ).create_bucket(Bucket=BUCKET)
+        ).create_bucket(Bucket=bucket)
         yield {
             "aws_access_key_id": "bench",
             "aws_secret_access_key": "bench",
@@ -119,7 +120,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     vectors = clustered_vectors(rows + warm, dimension, seed=ctx.seed)
     data, queries = vectors[:rows], vectors[rows:]
     figures: dict[str, dict[str, Timing]] = {}
-    with ctx.scratch("objectstore") as root, _moto() as options:
+    with ctx.scratch("objectstore") as root, moto_s3() as options:
         places = {
             "local": (str(Path(root) / "store"), {}),
             "s3": (f"s3://{BUCKET}/{uuid.uuid4().hex}", options),
