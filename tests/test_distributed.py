@@ -144,6 +144,50 @@ def test_ingest_compact_index_and_search(ray_cluster: Any, tmp_path: Path) -> No
         assert table.count({"category": "blog"}) == 1667
 
 
+def test_upsert_replaces_documents_in_one_commit(ray_cluster: Any, tmp_path: Path) -> None:
+    ray = ray_cluster
+    vectors = clustered_vectors(1300, DIM, clusters=10, seed=5)
+    with _open(tmp_path / "store") as store:
+        table = store.create_table("docs", dimension=DIM, fields={"category": "string"})
+        table.add(_arrow(vectors[:500]))  # fragment 0: d0..d499
+        table.add(_arrow(vectors[500:1000], 500))  # fragment 1: d500..d999
+        table.create_index(kind="IVF_FLAT", num_partitions=4)
+        before = table.version
+
+        # every row of fragment 0, 200 of fragment 1 and 300 new ids, in 4 blocks
+        other = clustered_vectors(700, DIM, clusters=10, seed=9)
+        changed = _arrow(other).set_column(2, "text", pa.array([f"new {i}" for i in range(700)]))
+        fresh = _arrow(vectors[1000:], 1000)
+        blocks = [changed.slice(0, 350), changed.slice(350), fresh.slice(0, 150), fresh.slice(150)]
+        result = table.upsert(ray.data.from_arrow(blocks), engine=ENGINE)
+
+        assert (result.updated, result.inserted) == (700, 300)
+        assert table.version == before + 1  # one commit: readers never miss a document
+        assert table.count() == 1300
+        ids = table.to_arrow().column("id").to_pylist()
+        assert len(set(ids)) == 1300
+        assert table.get(["d0"])[0]["text"] == "new 0"
+        assert table.get(["d699"])[0]["text"] == "new 699"
+        assert table.get(["d700"])[0]["text"].startswith("document 700 ")
+        fragments = {f.fragment_id for f in table.dataset().get_fragments()}
+        assert 0 not in fragments and 1 in fragments  # emptied fragment 0 is dropped
+        # the index still answers, for new vectors and old, and with a filter
+        assert table.search(other[5], k=1).ids == ["d5"]
+        assert table.search(vectors[800], k=1).ids == ["d800"]
+        assert table.search(vectors[1200], k=1, where={"category": "paper"}).ids == ["d1200"]
+
+        # repeated ids are refused: nothing committed, the written files removed
+        files = _data_files(store, "docs")
+        repeated = ray.data.from_arrow([_arrow(vectors[:5]), _arrow(vectors[:5])])
+        with pytest.raises(ov.DuplicateIdError, match="more than once"):
+            table.upsert(repeated, engine=ENGINE)
+        assert table.version == before + 1 and _data_files(store, "docs") == files
+
+        # local input through the same engine
+        assert table.upsert(_arrow(vectors[:2]).to_pylist(), engine="ray").updated == 2
+        assert table.get(["d1"])[0]["text"].startswith("document 1 ")
+
+
 def test_ray_on_an_s3_store(ray_cluster: Any, s3_server: S3Server) -> None:
     """Ray workers write and index a table on S3 (moto on 127.0.0.1) with the store's options."""
     ray = ray_cluster
@@ -163,9 +207,12 @@ def test_ray_on_an_s3_store(ray_cluster: Any, s3_server: S3Server) -> None:
         assert table.count() == 2000
         built = table.create_index(kind="IVF_FLAT", engine=ENGINE, num_partitions=4)
         assert isinstance(built, ov.IndexInfo) and built.indexed_rows == 2000
+        replaced = _arrow(vectors[:2]).set_column(2, "text", pa.array(["new 0", "new 1"]))
+        assert table.upsert(ray.data.from_arrow([replaced]), engine=ENGINE).updated == 2
     with ov.VectorStore(path, storage_options=s3_server.options) as store:
         table = store.table("docs")
-        assert table.count({"category": "note"}) == 666
+        assert table.count({"category": "note"}) == 666 and table.count() == 2000
+        assert table.get(["d1"])[0]["text"] == "new 1"
         assert table.search(vectors[1234], k=1).ids == ["d1234"]
         assert [i.kind for i in table.indexes()] == ["IVF_FLAT"]
 

@@ -1,15 +1,16 @@
 """Running a table's heavy work on a Ray cluster through lance-ray.
 
-Bulk ingest (``tbl.add(data, engine="ray")``), vector, scalar and full-text index builds
-(``tbl.create_index(..., engine="ray")`` and its siblings) and compaction
-(``tbl.compact(engine="ray")``) can run as Ray tasks instead of in this process. The result is
-an ordinary omnivector table, served with no conversion:
+Bulk ingest (``tbl.add(data, engine="ray")``, ``tbl.upsert(data, engine="ray")``), vector,
+scalar and full-text index builds (``tbl.create_index(..., engine="ray")`` and its siblings)
+and compaction (``tbl.compact(engine="ray")``) can run as Ray tasks instead of in this
+process. The result is an ordinary omnivector table, served with no conversion:
 
 - written rows go through the same validation and conversion as a local write (in the Ray
   workers), so they carry the table's columns, encoding hints and storage version;
 - ids are checked to be new and unique before anything is committed: each worker checks its
   block against the table as it was when the write started, the driver checks across blocks
   and, under the table's write lock, against rows committed meanwhile;
+- an upsert commits its files and the deletion of the rows they replace as one update;
 - index builds and compaction hold the table's maintenance lock, like local ones, and every
   commit drops the table's handle from the connection pool so the next read sees it.
 
@@ -43,6 +44,7 @@ from .errors import (
     StorageError,
     lance_errors,
 )
+from .filters import ids_filter
 from .indexing import IndexInfo, IndexRequest, list_indexes
 from .maintenance import DEFAULT_MAINTENANCE, CompactionResult
 from .schema import WRITE_BATCH_ROWS, TableSpec
@@ -259,23 +261,62 @@ def _plain_columns(block: pa.Table) -> pa.Table:
     return pa.table(columns, names=block.column_names)
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """Data files Ray tasks wrote for one write, not committed yet."""
+
+    fragments: list[Any]
+    ids: pa.Array
+    read_version: int
+    last_fragment: int
+
+
 def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     """Insert documents with Ray tasks; ``data`` is a ``ray.data.Dataset`` or any input
     ``Table.add`` takes. Same contract as ``Table.add``: new, unique ids or nothing written."""
     from .table import WriteResult
 
+    written = _write_blocks(table, data, engine, new_ids_only=True)
+    if not written.fragments:
+        return WriteResult(version=table.version)
+    try:
+        version = _commit_append(table, written)
+    except DuplicateIdError:
+        # refused before the commit; a failed commit leaves its files (a commit that failed
+        # late may still reference them)
+        table._store.location.remove_files(table.name, _data_files(written.fragments))
+        raise
+    table._store.after_write(table.name)
+    return WriteResult(inserted=len(written.ids), version=version)
+
+
+def upsert(table: Table, data: Any, engine: RayEngine) -> WriteResult:
+    """Insert documents with Ray tasks, replacing stored documents with the same id in the
+    same commit (readers see the old documents or the new ones, never neither)."""
+    from .table import WriteResult
+
+    written = _write_blocks(table, data, engine, new_ids_only=False)
+    if not written.fragments:
+        return WriteResult(version=table.version)
+    updated, version = _commit_upsert(table, written)
+    table._store.after_write(table.name)
+    return WriteResult(inserted=len(written.ids) - updated, updated=updated, version=version)
+
+
+def _write_blocks(table: Table, data: Any, engine: RayEngine, *, new_ids_only: bool) -> _Written:
+    """Write ``data`` as data files with one Ray task per block, checking every id is unique
+    (and, with ``new_ids_only``, not stored yet); the files are removed if not."""
     ray, _ = _modules(engine)
     store = table._store
     dataset = table.writable_dataset()
     read_version = int(dataset.version)
-    last_fragment = max((f.fragment_id for f in dataset.get_fragments()), default=-1)
     writer = _BlockWriter(
         table=table.name,
         uri=table.uri,
         spec_json=table.spec.to_json(),
         extra_schema=table._extra_schema(),
         storage_options=store.storage_options or None,
-        read_version=read_version if dataset.count_rows() else None,
+        read_version=read_version if new_ids_only and dataset.count_rows() else None,
         storage_version=table.spec.storage.storage_version,
         max_rows_per_file=engine.max_rows_per_file,
     )
@@ -297,18 +338,12 @@ def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     except OmnivectorError:
         store.location.remove_files(table.name, _data_files(fragments))
         raise
-    ids = pc.list_flatten(results.column("ids"))
-    if not fragments:
-        return WriteResult(version=table.version)
-    try:
-        version = _commit(table, fragments, ids, last_fragment, read_version)
-    except DuplicateIdError:
-        # refused before the commit; a failed commit leaves its files (a commit that failed
-        # late may still reference them)
-        store.location.remove_files(table.name, _data_files(fragments))
-        raise
-    store.after_write(table.name)
-    return WriteResult(inserted=len(ids), version=version)
+    return _Written(
+        fragments=fragments,
+        ids=pc.list_flatten(results.column("ids")),
+        read_version=read_version,
+        last_fragment=max((f.fragment_id for f in dataset.get_fragments()), default=-1),
+    )
 
 
 def _ray_dataset(ray: Any, table: Table, data: Any, workers: int) -> Any:
@@ -348,21 +383,19 @@ def _check_results(name: str, results: pa.Table) -> None:
         )
 
 
-def _commit(
-    table: Table, fragments: list[Any], ids: pa.Array, last_fragment: int, read_version: int
-) -> int:
+def _commit_append(table: Table, written: _Written) -> int:
     """Commit the written files as one append, under the write lock, once no id committed
     since the write started collides."""
     store = table._store
-    lock = store.location.lock_path(table.name, "write")
-    with store.lock(lock, timeout=_LOCK_TIMEOUT, what="write"):
+    with _write_lock(table):
         latest = store.cache.open_private(table.name)
         with lance_errors(f"committing to {table.name!r}"):
-            if int(latest.version) != read_version:
-                newer = [f for f in latest.get_fragments() if f.fragment_id > last_fragment]
+            if int(latest.version) != written.read_version:
+                newer = [f for f in latest.get_fragments() if f.fragment_id > written.last_fragment]
                 if newer:
                     scanner = latest.scanner(columns=["id"], fragments=newer)
                     stored = scanner.to_table().column("id")
+                    ids = written.ids
                     clash = ids.filter(pc.is_in(ids, value_set=stored.combine_chunks()))
                     if len(clash):
                         taken = sorted(clash.to_pylist())
@@ -374,12 +407,57 @@ def _commit(
                         )
             committed = lance.LanceDataset.commit(
                 table.uri,
-                lance.LanceOperation.Append(fragments),
+                lance.LanceOperation.Append(written.fragments),
                 read_version=int(latest.version),
                 storage_options=store.storage_options or None,
             )
         store.cache.evict(table.name)
     return int(committed.version)
+
+
+def _commit_upsert(table: Table, written: _Written) -> tuple[int, int]:
+    """Commit the written files and the deletion of the stored rows they replace as one
+    update, under the write lock; returns ``(rows replaced, version)``."""
+    from .table import stored_rows
+
+    store = table._store
+    with _write_lock(table):
+        latest = store.cache.open_private(table.name)
+        with lance_errors(f"upserting into {table.name!r}"):
+            replaced = stored_rows(latest, written.ids, table=table.name, with_address=True)
+            removed, updated = _delete_rows(latest, replaced)
+            committed = lance.LanceDataset.commit(
+                table.uri,
+                lance.LanceOperation.Update(
+                    removed_fragment_ids=removed,
+                    updated_fragments=updated,
+                    new_fragments=written.fragments,
+                ),
+                read_version=int(latest.version),
+                storage_options=store.storage_options or None,
+            )
+        store.cache.evict(table.name)
+    return replaced.num_rows, int(committed.version)
+
+
+def _delete_rows(dataset: lance.LanceDataset, rows: pa.Table) -> tuple[list[int], list[Any]]:
+    """Write (not commit) deletion files for ``rows`` (``id``, ``_rowaddr``): the ids of the
+    fragments left empty, and the metadata of the others."""
+    if rows.num_rows == 0:
+        return [], []
+    fragment_ids = pc.shift_right(rows.column("_rowaddr"), 32)
+    removed: list[int] = []
+    updated: list[Any] = []
+    for fragment_id in pc.unique(fragment_ids).to_pylist():
+        ids = rows.column("id").filter(pc.equal(fragment_ids, fragment_id)).to_pylist()
+        fragment = dataset.get_fragment(fragment_id)
+        assert fragment is not None  # its rows were just read
+        metadata = fragment.delete(ids_filter(ids))
+        if metadata is None:
+            removed.append(fragment_id)
+        else:
+            updated.append(metadata)
+    return removed, updated
 
 
 def _data_files(fragments: list[Any]) -> list[str]:
@@ -471,12 +549,11 @@ def compact(
     )
     if materialize_deletions:
         options["materialize_deletions_threshold"] = 0.0
-    write_lock = store.location.lock_path(table.name, "write")
     action = f"compacting {table.name!r} with Ray"
     # As a local compaction: writers wait, so their commits cannot discard the rewrite.
     with (
         _maintenance(table),
-        store.lock(write_lock, timeout=_LOCK_TIMEOUT, what="write"),
+        _write_lock(table),
         _storage_errors(action),
     ):
         metrics = lance_ray.compact_files(
@@ -498,6 +575,13 @@ def compact(
 
 
 # -- shared -----------------------------------------------------------------------------------
+
+
+def _write_lock(table: Table) -> Any:
+    store = table._store
+    return store.lock(
+        store.location.lock_path(table.name, "write"), timeout=_LOCK_TIMEOUT, what="write"
+    )
 
 
 def _maintenance(table: Table) -> Any:

@@ -190,8 +190,16 @@ class Table:
         self._store.after_write(self.name)
         return result
 
-    def upsert(self, data: Any) -> WriteResult:
-        """Insert documents, replacing stored documents with the same id."""
+    def upsert(self, data: Any, *, engine: Engine = "local") -> WriteResult:
+        """Insert documents, replacing stored documents with the same id.
+
+        ``engine="ray"`` writes the documents with Ray tasks, like ``add``, and replaces the
+        stored ones in the same commit.
+        """
+        ray_engine = distributed.resolve_engine(engine)
+        if ray_engine is not None:
+            self._check_writable()
+            return distributed.upsert(self, data, ray_engine)
         table = self._prepare(data)
         if table.num_rows == 0:
             return WriteResult(version=self.version)
@@ -663,22 +671,34 @@ class Table:
 
 def existing_ids(dataset: lance.LanceDataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
     """The ``ids`` already stored in ``dataset`` (the uniqueness check of ``add``)."""
-    stored_rows = dataset.count_rows()
-    if stored_rows == 0:
-        return set()
-    found: set[str] = set()
+    return set(stored_rows(dataset, ids, table=table).column("id").to_pylist())
+
+
+def stored_rows(
+    dataset: lance.LanceDataset,
+    ids: pa.ChunkedArray | pa.Array,
+    *,
+    table: str,
+    with_address: bool = False,
+) -> pa.Table:
+    """The stored rows whose id is one of ``ids``: their ``id`` (and ``_rowaddr``)."""
+    stored_count = dataset.count_rows()
+    if stored_count == 0:
+        return pa.table({"id": pa.array([], pa.string())})
     with lance_errors(f"checking ids in {table!r}"):
         # Each filtered scan reads the whole id column, so scan once per large chunk,
         # and read the column outright while the table is small next to the batch.
-        if stored_rows > _ID_READ_ALL_RATIO * len(ids):
-            for chunk in _chunks(ids.to_pylist(), _ID_CHECK_CHUNK):
-                table_ids = dataset.to_table(columns=["id"], filter=ids_filter(chunk))
-                found.update(table_ids.column("id").to_pylist())
-        else:
-            stored = dataset.to_table(columns=["id"]).column("id")
-            mask = pc.is_in(ids, value_set=stored.combine_chunks())
-            found.update(ids.filter(mask).to_pylist())
-    return found
+        if stored_count > _ID_READ_ALL_RATIO * len(ids):
+            parts = [
+                dataset.to_table(
+                    columns=["id"], filter=ids_filter(chunk), with_row_address=with_address
+                )
+                for chunk in _chunks(ids.to_pylist(), _ID_CHECK_CHUNK)
+            ]
+            return pa.concat_tables(parts)
+        stored = dataset.to_table(columns=["id"], with_row_address=with_address)
+        wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        return stored.filter(pc.is_in(stored.column("id"), value_set=wanted))
 
 
 def _ray_engine(engine: object, background: bool) -> distributed.RayEngine | None:
