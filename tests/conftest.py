@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import settings
 
@@ -79,3 +80,21 @@ def make_docs(
 
 
 FIELDS = {"category": "string", "year": "int64", "tags": "list<string>"}
+
+
+def arrow_docs(vectors: np.ndarray, start: int = 0) -> pa.Table:
+    """Documents ``d<start>``... with the given vectors, as Arrow (declared field: category)."""
+    count = len(vectors)
+    return pa.table(
+        {
+            "id": [f"d{start + i}" for i in range(count)],
+            "vector": pa.FixedSizeListArray.from_arrays(
+                pa.array(vectors.ravel()), vectors.shape[1]
+            ),
+            "text": [
+                f"document {start + i} about {'lance' if i % 4 else 'ray'}" for i in range(count)
+            ],
+            "metadata": [f'{{"n": {start + i}}}' for i in range(count)],
+            "category": [["paper", "blog", "note"][(start + i) % 3] for i in range(count)],
+        }
+    )

@@ -18,7 +18,7 @@ import pytest
 
 import omnivector as ov
 from omnivector.bench.data import brute_force_topk, clustered_vectors, recall_at_k
-from tests.conftest import S3Server
+from tests.conftest import S3Server, arrow_docs
 
 # Ray forks (then execs) its own processes, which Lance warns about; Ray Data sets its own
 # deprecated options.
@@ -53,21 +53,6 @@ def _open(path: Path) -> ov.VectorStore:
     )
 
 
-def _arrow(vectors: np.ndarray, start: int = 0) -> pa.Table:
-    count = len(vectors)
-    return pa.table(
-        {
-            "id": [f"d{start + i}" for i in range(count)],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
-            "text": [
-                f"document {start + i} about {'lance' if i % 4 else 'ray'}" for i in range(count)
-            ],
-            "metadata": [f'{{"n": {start + i}}}' for i in range(count)],
-            "category": [["paper", "blog", "note"][(start + i) % 3] for i in range(count)],
-        }
-    )
-
-
 def _cli(store: ov.VectorStore, *args: str) -> Any:
     from typer.testing import CliRunner
 
@@ -88,11 +73,13 @@ def test_ingest_compact_index_and_search(ray_cluster: Any, tmp_path: Path) -> No
     with _open(tmp_path / "store") as store:
         table = store.create_table("docs", dimension=DIM, fields={"category": "string"})
         # a Ray Dataset in 8 blocks: 8 write tasks, 8 fragments
-        source = ray.data.from_arrow([_arrow(vectors[i : i + 500], i) for i in range(0, 4000, 500)])
+        source = ray.data.from_arrow(
+            [arrow_docs(vectors[i : i + 500], i) for i in range(0, 4000, 500)]
+        )
         written = table.add(source, engine=ENGINE)
         assert written.inserted == 4000 and table.count() == 4000
         # local input (rows as dicts) through the same engine
-        rows = _arrow(vectors[4000:], 4000).to_pylist()
+        rows = arrow_docs(vectors[4000:], 4000).to_pylist()
         assert table.add(rows, engine="ray").inserted == 1000
         assert table.count() == 5000 and table.count({"category": "paper"}) == 1667
         assert table.get(["d4999"])[0]["metadata"] == {"n": 4999}
@@ -100,7 +87,7 @@ def test_ingest_compact_index_and_search(ray_cluster: Any, tmp_path: Path) -> No
         # ids must be new: nothing is committed and the written files are removed
         files = _data_files(store, "docs")
         with pytest.raises(ov.DuplicateIdError, match="already exist") as caught:
-            table.add(_arrow(vectors[:3], 4998)[1:], engine=ENGINE)
+            table.add(arrow_docs(vectors[:3], 4998)[1:], engine=ENGINE)
         assert caught.value.ids == ["d4999"]
         assert table.count() == 5000 and _data_files(store, "docs") == files
 
@@ -149,15 +136,17 @@ def test_upsert_replaces_documents_in_one_commit(ray_cluster: Any, tmp_path: Pat
     vectors = clustered_vectors(1300, DIM, clusters=10, seed=5)
     with _open(tmp_path / "store") as store:
         table = store.create_table("docs", dimension=DIM, fields={"category": "string"})
-        table.add(_arrow(vectors[:500]))  # fragment 0: d0..d499
-        table.add(_arrow(vectors[500:1000], 500))  # fragment 1: d500..d999
+        table.add(arrow_docs(vectors[:500]))  # fragment 0: d0..d499
+        table.add(arrow_docs(vectors[500:1000], 500))  # fragment 1: d500..d999
         table.create_index(kind="IVF_FLAT", num_partitions=4)
         before = table.version
 
         # every row of fragment 0, 200 of fragment 1 and 300 new ids, in 4 blocks
         other = clustered_vectors(700, DIM, clusters=10, seed=9)
-        changed = _arrow(other).set_column(2, "text", pa.array([f"new {i}" for i in range(700)]))
-        fresh = _arrow(vectors[1000:], 1000)
+        changed = arrow_docs(other).set_column(
+            2, "text", pa.array([f"new {i}" for i in range(700)])
+        )
+        fresh = arrow_docs(vectors[1000:], 1000)
         blocks = [changed.slice(0, 350), changed.slice(350), fresh.slice(0, 150), fresh.slice(150)]
         result = table.upsert(ray.data.from_arrow(blocks), engine=ENGINE)
 
@@ -178,13 +167,13 @@ def test_upsert_replaces_documents_in_one_commit(ray_cluster: Any, tmp_path: Pat
 
         # repeated ids are refused: nothing committed, the written files removed
         files = _data_files(store, "docs")
-        repeated = ray.data.from_arrow([_arrow(vectors[:5]), _arrow(vectors[:5])])
+        repeated = ray.data.from_arrow([arrow_docs(vectors[:5]), arrow_docs(vectors[:5])])
         with pytest.raises(ov.DuplicateIdError, match="more than once"):
             table.upsert(repeated, engine=ENGINE)
         assert table.version == before + 1 and _data_files(store, "docs") == files
 
         # local input through the same engine
-        assert table.upsert(_arrow(vectors[:2]).to_pylist(), engine="ray").updated == 2
+        assert table.upsert(arrow_docs(vectors[:2]).to_pylist(), engine="ray").updated == 2
         assert table.get(["d1"])[0]["text"].startswith("document 1 ")
 
 
@@ -200,14 +189,16 @@ def test_ray_on_an_s3_store(ray_cluster: Any, s3_server: S3Server) -> None:
         maintenance=ov.MaintenanceConfig(enabled=False),
     ) as store:
         table = store.create_table("docs", dimension=DIM, fields={"category": "string"})
-        source = ray.data.from_arrow([_arrow(vectors[i : i + 500], i) for i in range(0, 2000, 500)])
+        source = ray.data.from_arrow(
+            [arrow_docs(vectors[i : i + 500], i) for i in range(0, 2000, 500)]
+        )
         assert table.add(source, engine=ENGINE).inserted == 2000
         with pytest.raises(ov.DuplicateIdError):
-            table.add(ray.data.from_arrow([_arrow(vectors[:2], 1999)]), engine=ENGINE)
+            table.add(ray.data.from_arrow([arrow_docs(vectors[:2], 1999)]), engine=ENGINE)
         assert table.count() == 2000
         built = table.create_index(kind="IVF_FLAT", engine=ENGINE, num_partitions=4)
         assert isinstance(built, ov.IndexInfo) and built.indexed_rows == 2000
-        replaced = _arrow(vectors[:2]).set_column(2, "text", pa.array(["new 0", "new 1"]))
+        replaced = arrow_docs(vectors[:2]).set_column(2, "text", pa.array(["new 0", "new 1"]))
         assert table.upsert(ray.data.from_arrow([replaced]), engine=ENGINE).updated == 2
     with ov.VectorStore(path, storage_options=s3_server.options) as store:
         table = store.table("docs")
@@ -223,7 +214,7 @@ def test_rejected_input_writes_nothing(ray_cluster: Any, tmp_path: Path) -> None
     with _open(tmp_path / "store") as store:
         table = store.create_table("t", dimension=DIM, fields={"category": "string"})
         # the same id in two blocks
-        repeated = ray.data.from_arrow([_arrow(vectors[:20]), _arrow(vectors[20:], 19)])
+        repeated = ray.data.from_arrow([arrow_docs(vectors[:20]), arrow_docs(vectors[20:], 19)])
         with pytest.raises(ov.DuplicateIdError, match="more than once") as caught:
             table.add(repeated, engine=ENGINE)
         assert caught.value.ids == ["d19"]

@@ -10,7 +10,8 @@ process. The result is an ordinary omnivector table, served with no conversion:
 - ids are checked to be new and unique before anything is committed: each worker checks its
   block against the table as it was when the write started, the driver checks across blocks
   and, under the table's write lock, against rows committed meanwhile;
-- an upsert commits its files and the deletion of the rows they replace as one update;
+- an upsert commits its files and the deletion of the rows they replace as one update
+  (the writes live in :mod:`omnivector.distributed_writes`);
 - index builds and compaction hold the table's maintenance lock, like local ones, and every
   commit drops the table's handle from the connection pool so the next read sees it.
 
@@ -21,40 +22,27 @@ its nodes (a Ray ``runtime_env`` with ``pip: ["omni-vector"]`` does that).
 
 from __future__ import annotations
 
-import logging
 import os
-import pickle
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import lance
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from . import errors
 from .errors import (
-    DuplicateIdError,
     IndexBuildError,
     InvalidInputError,
     MissingDependencyError,
     OmnivectorError,
     StorageError,
-    lance_errors,
 )
-from .filters import ids_filter
 from .indexing import IndexInfo, IndexRequest, list_indexes
 from .maintenance import DEFAULT_MAINTENANCE, CompactionResult
-from .schema import WRITE_BATCH_ROWS, TableSpec
 
 if TYPE_CHECKING:
-    from .table import Table, WriteResult
+    from .table import Table
 
 __all__ = ["DEFAULT_RAY", "Engine", "RayEngine", "resolve_engine"]
-
-log = logging.getLogger(__name__)
 
 _LOCK_TIMEOUT = 3600.0
 _MAX_ROWS_PER_FILE = 1_048_576
@@ -122,7 +110,7 @@ def resolve_engine(engine: object) -> RayEngine | None:
 # -- Ray ------------------------------------------------------------------------------------
 
 
-def _modules(engine: RayEngine) -> tuple[Any, Any]:
+def ray_modules(engine: RayEngine) -> tuple[Any, Any]:
     """``(ray, lance_ray)``, with Ray initialised as ``engine`` says."""
     # Under ``uv run``, Ray would start its workers with ``uv run`` in a copy of the working
     # directory, where the project's environment is missing and every worker dies at start.
@@ -152,316 +140,17 @@ def _modules(engine: RayEngine) -> tuple[Any, Any]:
     return ray, lance_ray
 
 
-def _remote_args(engine: RayEngine) -> dict[str, Any] | None:
+def remote_args(engine: RayEngine) -> dict[str, Any] | None:
     return dict(engine.ray_remote_args) if engine.ray_remote_args else None
 
 
-def _workers(ray: Any, engine: RayEngine) -> int:
+def worker_count(ray: Any, engine: RayEngine) -> int:
     """Workers for a lance-ray pool: never more than the cluster can run at once (a Ray pool
     larger than that is refused)."""
     cpus = float(ray.cluster_resources().get("CPU", 1))
     per_worker = float((engine.ray_remote_args or {}).get("num_cpus", 1) or 1)
     fits = max(1, int(cpus // per_worker))
     return min(engine.num_workers or fits, fits)
-
-
-# -- ingest ---------------------------------------------------------------------------------
-
-_RESULT_SCHEMA = pa.schema(
-    [
-        pa.field("fragments", pa.list_(pa.binary())),
-        pa.field("ids", pa.list_(pa.string())),
-        pa.field("taken", pa.list_(pa.string())),
-        pa.field("error", pa.string()),
-        pa.field("message", pa.string()),
-    ]
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _BlockWriter:
-    """The Ray task body of a distributed write: validate, convert, check ids, write files.
-
-    It writes data files but commits nothing: it returns the fragments' metadata, the block's
-    ids and any ids already stored, so the driver can refuse the whole write. Caller errors
-    come back as values, since Ray does not carry the original exception to the driver.
-    """
-
-    table: str
-    uri: str
-    spec_json: str
-    extra_schema: pa.Schema
-    storage_options: dict[str, str] | None
-    read_version: int | None
-    storage_version: str
-    max_rows_per_file: int
-
-    def __call__(self, block: pa.Table) -> pa.Table:
-        from lance_ray import LanceFragmentWriter
-
-        from .table import existing_ids
-
-        try:
-            spec = TableSpec.from_json(self.spec_json)
-            table = spec.to_arrow(_plain_columns(block), extra_schema=self.extra_schema)
-            ids = table.column("id")
-            taken: list[str] = []
-            if self.read_version is not None:
-                with lance_errors(f"opening {self.table!r}"):
-                    dataset = lance.dataset(
-                        self.uri, version=self.read_version, storage_options=self.storage_options
-                    )
-                taken = sorted(existing_ids(dataset, ids, table=self.table))
-            fragments: list[bytes] = []
-            if not taken and table.num_rows:
-                writer = LanceFragmentWriter(
-                    self.uri,
-                    schema=table.schema,
-                    data_storage_version=self.storage_version,
-                    storage_options=self.storage_options,
-                    max_rows_per_file=self.max_rows_per_file,
-                )
-                with lance_errors(f"writing to {self.table!r}"):
-                    fragments = writer(table).column("fragment").to_pylist()
-            return _result(fragments=fragments, ids=ids.combine_chunks(), taken=taken)
-        except OmnivectorError as exc:
-            taken = list(exc.ids) if isinstance(exc, DuplicateIdError) else []
-            return _result(taken=taken, error=exc)
-
-
-def _result(
-    *,
-    fragments: list[bytes] | None = None,
-    ids: pa.Array | None = None,
-    taken: list[str] | None = None,
-    error: OmnivectorError | None = None,
-) -> pa.Table:
-    id_values = ids if ids is not None else pa.array([], pa.string())
-    return pa.table(
-        [
-            pa.array([fragments or []], pa.list_(pa.binary())),
-            pa.ListArray.from_arrays(pa.array([0, len(id_values)], pa.int32()), id_values),
-            pa.array([taken or []], pa.list_(pa.string())),
-            pa.array([type(error).__name__ if error is not None else None], pa.string()),
-            pa.array([str(error) if error is not None else None], pa.string()),
-        ],
-        schema=_RESULT_SCHEMA,
-    )
-
-
-def _plain_columns(block: pa.Table) -> pa.Table:
-    """Ray's tensor columns (numpy vectors) as the Arrow lists they are stored as."""
-    columns = []
-    for column in block.columns:
-        if isinstance(column.type, pa.ExtensionType):
-            column = pa.chunked_array(
-                [chunk.storage for chunk in column.chunks], column.type.storage_type
-            )
-        columns.append(column)
-    return pa.table(columns, names=block.column_names)
-
-
-@dataclass(frozen=True, slots=True)
-class _Written:
-    """Data files Ray tasks wrote for one write, not committed yet."""
-
-    fragments: list[Any]
-    ids: pa.Array
-    read_version: int
-    last_fragment: int
-
-
-def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
-    """Insert documents with Ray tasks; ``data`` is a ``ray.data.Dataset`` or any input
-    ``Table.add`` takes. Same contract as ``Table.add``: new, unique ids or nothing written."""
-    from .table import WriteResult
-
-    written = _write_blocks(table, data, engine, new_ids_only=True)
-    if not written.fragments:
-        return WriteResult(version=table.version)
-    try:
-        version = _commit_append(table, written)
-    except DuplicateIdError:
-        # refused before the commit; a failed commit leaves its files (a commit that failed
-        # late may still reference them)
-        table._store.location.remove_files(table.name, _data_files(written.fragments))
-        raise
-    table._store.after_write(table.name)
-    return WriteResult(inserted=len(written.ids), version=version)
-
-
-def upsert(table: Table, data: Any, engine: RayEngine) -> WriteResult:
-    """Insert documents with Ray tasks, replacing stored documents with the same id in the
-    same commit (readers see the old documents or the new ones, never neither)."""
-    from .table import WriteResult
-
-    written = _write_blocks(table, data, engine, new_ids_only=False)
-    if not written.fragments:
-        return WriteResult(version=table.version)
-    updated, version = _commit_upsert(table, written)
-    table._store.after_write(table.name)
-    return WriteResult(inserted=len(written.ids) - updated, updated=updated, version=version)
-
-
-def _write_blocks(table: Table, data: Any, engine: RayEngine, *, new_ids_only: bool) -> _Written:
-    """Write ``data`` as data files with one Ray task per block, checking every id is unique
-    (and, with ``new_ids_only``, not stored yet); the files are removed if not."""
-    ray, _ = _modules(engine)
-    store = table._store
-    dataset = table.writable_dataset()
-    read_version = int(dataset.version)
-    writer = _BlockWriter(
-        table=table.name,
-        uri=table.uri,
-        spec_json=table.spec.to_json(),
-        extra_schema=table._extra_schema(),
-        storage_options=store.storage_options or None,
-        read_version=read_version if new_ids_only and dataset.count_rows() else None,
-        storage_version=table.spec.storage.storage_version,
-        max_rows_per_file=engine.max_rows_per_file,
-    )
-    source = _ray_dataset(ray, table, data, _workers(ray, engine))
-    try:
-        outputs = source.map_batches(
-            writer, batch_format="pyarrow", **(_remote_args(engine) or {})
-        ).to_arrow_refs()
-        results = pa.concat_tables([_RESULT_SCHEMA.empty_table(), *ray.get(outputs)])
-    except OmnivectorError:
-        raise
-    except Exception as exc:
-        raise StorageError(f"the distributed write to {table.name!r} failed: {exc}") from exc
-    fragments = [
-        pickle.loads(raw) for row in results.column("fragments").to_pylist() for raw in row
-    ]
-    try:
-        _check_results(table.name, results)
-    except OmnivectorError:
-        store.location.remove_files(table.name, _data_files(fragments))
-        raise
-    return _Written(
-        fragments=fragments,
-        ids=pc.list_flatten(results.column("ids")),
-        read_version=read_version,
-        last_fragment=max((f.fragment_id for f in dataset.get_fragments()), default=-1),
-    )
-
-
-def _ray_dataset(ray: Any, table: Table, data: Any, workers: int) -> Any:
-    if isinstance(data, ray.data.Dataset):
-        return data
-    # Local input is validated (and embedded) here; it is split so every worker writes.
-    converted = table._prepare(data)
-    step = max(WRITE_BATCH_ROWS, -(-converted.num_rows // workers))
-    parts = [converted.slice(start, step) for start in range(0, converted.num_rows, step)]
-    return ray.data.from_arrow(parts or [converted])
-
-
-def _check_results(name: str, results: pa.Table) -> None:
-    failed = results.filter(pc.is_valid(results.column("error")))
-    if failed.num_rows:
-        kind, message = failed.column("error")[0].as_py(), failed.column("message")[0].as_py()
-        cls = getattr(errors, kind, None)
-        if cls is DuplicateIdError:
-            raise DuplicateIdError(message, failed.column("taken")[0].as_py())
-        if isinstance(cls, type) and issubclass(cls, OmnivectorError):
-            raise cls(message)
-        raise InvalidInputError(message)
-    taken = sorted(pc.list_flatten(results.column("taken")).to_pylist())
-    if taken:
-        raise DuplicateIdError(
-            f"{len(taken)} id(s) already exist in table {name!r}, e.g. {taken[:5]}; nothing "
-            "was written. Use upsert() to replace them",
-            taken,
-        )
-    counts = pc.value_counts(pc.list_flatten(results.column("ids")))
-    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
-    if repeated:
-        raise DuplicateIdError(
-            f"{len(repeated)} id(s) appear more than once in the data, e.g. {repeated[:5]}; "
-            "each id must be unique (use upsert to replace documents); nothing was written",
-            repeated,
-        )
-
-
-def _commit_append(table: Table, written: _Written) -> int:
-    """Commit the written files as one append, under the write lock, once no id committed
-    since the write started collides."""
-    store = table._store
-    with _write_lock(table):
-        latest = store.cache.open_private(table.name)
-        with lance_errors(f"committing to {table.name!r}"):
-            if int(latest.version) != written.read_version:
-                newer = [f for f in latest.get_fragments() if f.fragment_id > written.last_fragment]
-                if newer:
-                    scanner = latest.scanner(columns=["id"], fragments=newer)
-                    stored = scanner.to_table().column("id")
-                    ids = written.ids
-                    clash = ids.filter(pc.is_in(ids, value_set=stored.combine_chunks()))
-                    if len(clash):
-                        taken = sorted(clash.to_pylist())
-                        raise DuplicateIdError(
-                            f"{len(taken)} id(s) were added to {table.name!r} by another writer "
-                            f"during the distributed write, e.g. {taken[:5]}; nothing was "
-                            "written",
-                            taken,
-                        )
-            committed = lance.LanceDataset.commit(
-                table.uri,
-                lance.LanceOperation.Append(written.fragments),
-                read_version=int(latest.version),
-                storage_options=store.storage_options or None,
-            )
-        store.cache.evict(table.name)
-    return int(committed.version)
-
-
-def _commit_upsert(table: Table, written: _Written) -> tuple[int, int]:
-    """Commit the written files and the deletion of the stored rows they replace as one
-    update, under the write lock; returns ``(rows replaced, version)``."""
-    from .table import stored_rows
-
-    store = table._store
-    with _write_lock(table):
-        latest = store.cache.open_private(table.name)
-        with lance_errors(f"upserting into {table.name!r}"):
-            replaced = stored_rows(latest, written.ids, table=table.name, with_address=True)
-            removed, updated = _delete_rows(latest, replaced)
-            committed = lance.LanceDataset.commit(
-                table.uri,
-                lance.LanceOperation.Update(
-                    removed_fragment_ids=removed,
-                    updated_fragments=updated,
-                    new_fragments=written.fragments,
-                ),
-                read_version=int(latest.version),
-                storage_options=store.storage_options or None,
-            )
-        store.cache.evict(table.name)
-    return replaced.num_rows, int(committed.version)
-
-
-def _delete_rows(dataset: lance.LanceDataset, rows: pa.Table) -> tuple[list[int], list[Any]]:
-    """Write (not commit) deletion files for ``rows`` (``id``, ``_rowaddr``): the ids of the
-    fragments left empty, and the metadata of the others."""
-    if rows.num_rows == 0:
-        return [], []
-    fragment_ids = pc.shift_right(rows.column("_rowaddr"), 32)
-    removed: list[int] = []
-    updated: list[Any] = []
-    for fragment_id in pc.unique(fragment_ids).to_pylist():
-        ids = rows.column("id").filter(pc.equal(fragment_ids, fragment_id)).to_pylist()
-        fragment = dataset.get_fragment(fragment_id)
-        assert fragment is not None  # its rows were just read
-        metadata = fragment.delete(ids_filter(ids))
-        if metadata is None:
-            removed.append(fragment_id)
-        else:
-            updated.append(metadata)
-    return removed, updated
-
-
-def _data_files(fragments: list[Any]) -> list[str]:
-    return [f"data/{file.path}" for fragment in fragments for file in fragment.files]
 
 
 # -- index builds -----------------------------------------------------------------------------
@@ -474,7 +163,7 @@ def build_index(table: Table, request: IndexRequest, engine: RayEngine) -> Index
         raise InvalidInputError(
             f"lance-ray does not build {request.kind} indexes; build this one with engine='local'"
         )
-    ray, lance_ray = _modules(engine)
+    ray, lance_ray = ray_modules(engine)
     params = dict(request.params)
     action = f"building {request.kind} index on {table.name!r}.{request.column} with Ray"
     with _maintenance(table), _build_errors(action):
@@ -482,9 +171,9 @@ def build_index(table: Table, request: IndexRequest, engine: RayEngine) -> Index
         common: dict[str, Any] = {
             "name": request.name,
             "replace": request.replace,
-            "num_workers": _workers(ray, engine),
+            "num_workers": worker_count(ray, engine),
             "storage_options": store.storage_options or None,
-            "ray_remote_args": _remote_args(engine),
+            "ray_remote_args": remote_args(engine),
         }
         if request.is_vector:
             metric = params.pop("metric", table.metric)
@@ -541,7 +230,7 @@ def compact(
     from lance.optimize import CompactionOptions
 
     store = table._store
-    ray, lance_ray = _modules(engine)
+    ray, lance_ray = ray_modules(engine)
     options = CompactionOptions(
         target_rows_per_fragment=target_rows_per_fragment
         or DEFAULT_MAINTENANCE.target_rows_per_fragment,
@@ -553,15 +242,15 @@ def compact(
     # As a local compaction: writers wait, so their commits cannot discard the rewrite.
     with (
         _maintenance(table),
-        _write_lock(table),
+        write_lock(table),
         _storage_errors(action),
     ):
         metrics = lance_ray.compact_files(
             table.uri,
             compaction_options=options,
-            num_workers=_workers(ray, engine),
+            num_workers=worker_count(ray, engine),
             storage_options=store.storage_options or None,
-            ray_remote_args=_remote_args(engine),
+            ray_remote_args=remote_args(engine),
         )
         store.cache.evict(table.name)
     if metrics is None:
@@ -577,7 +266,7 @@ def compact(
 # -- shared -----------------------------------------------------------------------------------
 
 
-def _write_lock(table: Table) -> Any:
+def write_lock(table: Table) -> Any:
     store = table._store
     return store.lock(
         store.location.lock_path(table.name, "write"), timeout=_LOCK_TIMEOUT, what="write"

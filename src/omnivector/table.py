@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import distributed, indexing, maintenance
+from . import distributed, distributed_writes, indexing, maintenance
 from .distributed import Engine
 from .errors import (
     CommitConflictError,
@@ -161,7 +161,7 @@ class Table:
         ray_engine = distributed.resolve_engine(engine)
         if ray_engine is not None:
             self._check_writable()
-            return distributed.add(self, data, ray_engine)
+            return distributed_writes.add(self, data, ray_engine)
         table = self._prepare(data)
         if table.num_rows == 0:
             return WriteResult(version=self.version)
@@ -199,7 +199,7 @@ class Table:
         ray_engine = distributed.resolve_engine(engine)
         if ray_engine is not None:
             self._check_writable()
-            return distributed.upsert(self, data, ray_engine)
+            return distributed_writes.upsert(self, data, ray_engine)
         table = self._prepare(data)
         if table.num_rows == 0:
             return WriteResult(version=self.version)
