@@ -65,7 +65,7 @@ class _BlockWriter:
     def __call__(self, block: pa.Table) -> pa.Table:
         from lance_ray import LanceFragmentWriter
 
-        from .table import existing_ids
+        from .stored_ids import existing_ids
 
         try:
             spec = TableSpec.from_json(self.spec_json)
@@ -285,7 +285,7 @@ def _commit_append(table: Table, written: _Written) -> int:
 def _commit_upsert(table: Table, written: _Written) -> tuple[int, int]:
     """Commit the written files and the deletion of the stored rows they replace as one
     update, under the write lock; returns ``(rows replaced, version)``."""
-    from .table import stored_rows
+    from .stored_ids import stored_rows
 
     store = table._store
     with write_lock(table):

@@ -37,6 +37,7 @@ from .maintenance import DEFAULT_MAINTENANCE, AutoMaintainer, MaintenanceConfig
 from .results import SearchResults
 from .schema import TableSpec, check_dimension, check_metric, check_table_name
 from .storage import DEFAULT_STORAGE, StorageOptions
+from .stored_ids import IdDigests
 from .table import Table, WriteResult
 
 __all__ = ["VectorStore", "connect"]
@@ -80,6 +81,7 @@ class VectorStore:
         self.query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
         self.builder = IndexBuilder(self, index_builds or DEFAULT_INDEX_BUILDS)
         self.maintainer = AutoMaintainer(self, maintenance or DEFAULT_MAINTENANCE)
+        self.id_digests = IdDigests()
         self._closed = False
         self._create_lock = threading.Lock()
 
@@ -216,6 +218,7 @@ class VectorStore:
         self.builder.cancel_table(name)
         self.maintainer.forget(name)
         self.cache.evict(name)
+        self.id_digests.discard(name)
         self.location.remove(name)
 
     def open_dataset(self, name: str) -> lance.LanceDataset:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import lance
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import distributed, distributed_writes, indexing, maintenance
 from .distributed import Engine
@@ -42,6 +41,7 @@ from .search import (
     vector_search,
 )
 from .storage import StorageOptions
+from .stored_ids import check_new_ids, record_append, version_key
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -52,8 +52,6 @@ __all__ = ["Table", "WriteResult"]
 T = TypeVar("T")
 
 _ID_CHUNK = 512
-_ID_CHECK_CHUNK = 4096
-_ID_READ_ALL_RATIO = 32
 _COMMIT_RETRIES = 8
 _WRITE_LOCK_TIMEOUT = 300.0
 # hybrid search: BM25 candidates per hit wanted (the vector leg fetches k)
@@ -168,7 +166,10 @@ class Table:
 
         def commit() -> WriteResult:
             dataset = self.writable_dataset()
-            taken = existing_ids(dataset, table.column("id"), table=self.name)
+            read = version_key(dataset)
+            digests = self._store.id_digests
+            check = check_new_ids(digests, self.name, dataset, table.column("id"))
+            taken = check.taken
             if taken:
                 raise DuplicateIdError(
                     f"{len(taken)} id(s) already exist in table {self.name!r}, e.g. "
@@ -183,6 +184,7 @@ class Table:
                     session=self._store.cache.session,
                     storage_options=self._store.storage_options or None,
                 )
+            record_append(digests, self.name, check, read, written)
             self._store.cache.put(self.name, written)
             return WriteResult(inserted=table.num_rows, version=int(written.version))
 
@@ -667,38 +669,6 @@ class Table:
         for column in missing:
             self.create_fts_index(column, replace=False)
         return self.dataset()
-
-
-def existing_ids(dataset: lance.LanceDataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
-    """The ``ids`` already stored in ``dataset`` (the uniqueness check of ``add``)."""
-    return set(stored_rows(dataset, ids, table=table).column("id").to_pylist())
-
-
-def stored_rows(
-    dataset: lance.LanceDataset,
-    ids: pa.ChunkedArray | pa.Array,
-    *,
-    table: str,
-    with_address: bool = False,
-) -> pa.Table:
-    """The stored rows whose id is one of ``ids``: their ``id`` (and ``_rowaddr``)."""
-    stored_count = dataset.count_rows()
-    if stored_count == 0:
-        return pa.table({"id": pa.array([], pa.string())})
-    with lance_errors(f"checking ids in {table!r}"):
-        # Each filtered scan reads the whole id column, so scan once per large chunk,
-        # and read the column outright while the table is small next to the batch.
-        if stored_count > _ID_READ_ALL_RATIO * len(ids):
-            parts = [
-                dataset.to_table(
-                    columns=["id"], filter=ids_filter(chunk), with_row_address=with_address
-                )
-                for chunk in _chunks(ids.to_pylist(), _ID_CHECK_CHUNK)
-            ]
-            return pa.concat_tables(parts)
-        stored = dataset.to_table(columns=["id"], with_row_address=with_address)
-        wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-        return stored.filter(pc.is_in(stored.column("id"), value_set=wanted))
 
 
 def _ray_engine(engine: object, background: bool) -> distributed.RayEngine | None:

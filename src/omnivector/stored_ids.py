@@ -1,0 +1,202 @@
+"""Which ids a table already stores: the uniqueness check of ``add()``.
+
+Checking that new ids are not stored yet reads the table's whole id column. While one process
+keeps adding to a table, it can instead keep 64-bit hashes of the stored ids for the version
+it last wrote, extend them with each batch it commits, and read only the ids whose hash
+matches (true repeats, or a collision: about one in 2**64 per pair).
+
+A digest may hold ids that were deleted since (a match is always checked against the table),
+never miss one: it is used only for the exact version, and commit timestamp, it was made for.
+Memory is 8 bytes per id; :class:`IdDigests` keeps at most ``max_ids`` in all, dropping the
+least recently used tables' digests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import lance_errors
+from .filters import ids_filter
+
+__all__ = [
+    "DEFAULT_MAX_IDS",
+    "IdCheck",
+    "IdDigest",
+    "IdDigests",
+    "check_new_ids",
+    "existing_ids",
+    "record_append",
+    "stored_rows",
+]
+
+#: ids kept across all tables (8 bytes each: 32 MiB)
+DEFAULT_MAX_IDS = 4 << 20
+# sorted runs kept before they are merged into one
+_MAX_RUNS = 8
+# ids per filtered scan, and the table size (in batches) past which scans beat a full read
+_ID_CHECK_CHUNK = 4096
+_ID_READ_ALL_RATIO = 32
+
+VersionKey = tuple[int, object]
+
+
+def version_key(dataset: lance.LanceDataset) -> VersionKey:
+    """What identifies a dataset's state: its version and that version's commit time (a table
+    dropped and created again reaches the same version numbers)."""
+    return int(dataset.version), dataset.get_version()["timestamp"]
+
+
+def id_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit hashes of ``ids`` (Python's string hash: stable within this process only)."""
+    return np.fromiter((hash(value) for value in ids.to_pylist()), np.int64, count=len(ids))
+
+
+@dataclass(frozen=True, slots=True)
+class IdDigest:
+    """The hashes of every id stored at one table version, in sorted runs."""
+
+    key: VersionKey
+    runs: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, key: VersionKey, hashes: np.ndarray) -> IdDigest:
+        return cls(key, (np.sort(hashes),))
+
+    @property
+    def size(self) -> int:
+        return sum(len(run) for run in self.runs)
+
+    def matches(self, hashes: np.ndarray) -> np.ndarray:
+        """A mask of the ``hashes`` found in the digest (the ids that may be stored)."""
+        order = np.argsort(hashes)
+        wanted = hashes[order]  # sorted lookups walk each run in order: far fewer cache misses
+        found = np.zeros(len(hashes), bool)
+        for run in self.runs:
+            if len(run):
+                at = np.minimum(np.searchsorted(run, wanted), len(run) - 1)
+                found[order] |= run[at] == wanted
+        return found
+
+    def extended(self, key: VersionKey, hashes: np.ndarray) -> IdDigest:
+        """The digest of ``key``: this one plus the ``hashes`` a commit added."""
+        runs = (*self.runs, np.sort(hashes))
+        if len(runs) > _MAX_RUNS:
+            runs = (np.sort(np.concatenate(runs)),)
+        return IdDigest(key, runs)
+
+
+class IdDigests:
+    """The digests of recently written tables, bounded to ``max_ids`` ids in all."""
+
+    def __init__(self, max_ids: int = DEFAULT_MAX_IDS) -> None:
+        self.max_ids = max_ids
+        self._digests: OrderedDict[str, IdDigest] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def current(self, name: str, key: VersionKey) -> IdDigest | None:
+        """The digest of table ``name`` if it was made for exactly ``key``."""
+        with self._lock:
+            digest = self._digests.get(name)
+            if digest is None or digest.key != key:
+                return None
+            self._digests.move_to_end(name)
+            return digest
+
+    def install(self, name: str, digest: IdDigest) -> None:
+        with self._lock:
+            self._digests.pop(name, None)
+            if digest.size > self.max_ids:
+                return
+            self._digests[name] = digest
+            total = sum(d.size for d in self._digests.values())
+            while total > self.max_ids:
+                _, dropped = self._digests.popitem(last=False)
+                total -= dropped.size
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._digests.pop(name, None)
+
+
+@dataclass(frozen=True, slots=True)
+class IdCheck:
+    """A batch's ids checked against one table version: those already ``taken``, and what
+    :func:`record_append` needs to extend the digest once the batch is committed."""
+
+    taken: set[str]
+    hashes: np.ndarray
+    digest: IdDigest | None
+
+
+def check_new_ids(
+    digests: IdDigests, name: str, dataset: lance.LanceDataset, ids: pa.ChunkedArray
+) -> IdCheck:
+    """Which of ``ids`` table ``name`` stores at ``dataset``'s version, through its digest
+    when current; a full read of the id column also makes the digest."""
+    key = version_key(dataset)
+    hashes = id_hashes(ids)
+    digest = digests.current(name, key)
+    if digest is not None:
+        maybe = ids.filter(pa.array(digest.matches(hashes)))
+        taken = existing_ids(dataset, maybe, table=name) if len(maybe) else set()
+        return IdCheck(taken, hashes, digest)
+    stored_count = dataset.count_rows()
+    if stored_count > min(digests.max_ids, _ID_READ_ALL_RATIO * len(ids)):
+        return IdCheck(existing_ids(dataset, ids, table=name), hashes, None)
+    with lance_errors(f"checking ids in {name!r}"):
+        stored = dataset.to_table(columns=["id"]).column("id").combine_chunks()
+    taken = set(ids.filter(pc.is_in(ids, value_set=stored)).to_pylist())
+    return IdCheck(taken, hashes, IdDigest.of(key, id_hashes(stored)))
+
+
+def record_append(
+    digests: IdDigests, name: str, check: IdCheck, read: VersionKey, written: lance.LanceDataset
+) -> None:
+    """Extend the digest with a committed batch, if ``written`` is the version right after the
+    one checked (else another commit came between, and the digest is dropped)."""
+    if check.digest is not None and int(written.version) == read[0] + 1:
+        digests.install(name, check.digest.extended(version_key(written), check.hashes))
+    else:
+        digests.discard(name)
+
+
+def existing_ids(dataset: lance.LanceDataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
+    """The ``ids`` already stored in ``dataset``, read from the table."""
+    return set(stored_rows(dataset, ids, table=table).column("id").to_pylist())
+
+
+def stored_rows(
+    dataset: lance.LanceDataset,
+    ids: pa.ChunkedArray | pa.Array,
+    *,
+    table: str,
+    with_address: bool = False,
+) -> pa.Table:
+    """The stored rows whose id is one of ``ids``: their ``id`` (and ``_rowaddr``)."""
+    stored_count = dataset.count_rows()
+    if stored_count == 0:
+        return pa.table({"id": pa.array([], pa.string())})
+    with lance_errors(f"checking ids in {table!r}"):
+        # Each filtered scan reads the whole id column, so scan once per large chunk,
+        # and read the column outright while the table is small next to the batch.
+        if stored_count > _ID_READ_ALL_RATIO * len(ids):
+            values = ids.to_pylist()
+            parts = [
+                dataset.to_table(
+                    columns=["id"],
+                    filter=ids_filter(values[start : start + _ID_CHECK_CHUNK]),
+                    with_row_address=with_address,
+                )
+                for start in range(0, len(values), _ID_CHECK_CHUNK)
+            ]
+            return pa.concat_tables(parts)
+        stored = dataset.to_table(columns=["id"], with_row_address=with_address)
+        wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        return stored.filter(pc.is_in(stored.column("id"), value_set=wanted))
