@@ -157,11 +157,11 @@ def check_new_ids(
 
 
 def record_append(
-    digests: IdDigests, name: str, check: IdCheck, read: VersionKey, written: lance.LanceDataset
+    digests: IdDigests, name: str, check: IdCheck, written: lance.LanceDataset
 ) -> None:
     """Extend the digest with a committed batch, if ``written`` is the version right after the
     one checked (else another commit came between, and the digest is dropped)."""
-    if check.digest is not None and int(written.version) == read[0] + 1:
+    if check.digest is not None and int(written.version) == check.digest.key[0] + 1:
         digests.install(name, check.digest.extended(version_key(written), check.hashes))
     else:
         digests.discard(name)

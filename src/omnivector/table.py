@@ -41,7 +41,7 @@ from .search import (
     vector_search,
 )
 from .storage import StorageOptions
-from .stored_ids import check_new_ids, record_append, version_key
+from .stored_ids import check_new_ids, record_append
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -166,7 +166,6 @@ class Table:
 
         def commit() -> WriteResult:
             dataset = self.writable_dataset()
-            read = version_key(dataset)
             digests = self._store.id_digests
             check = check_new_ids(digests, self.name, dataset, table.column("id"))
             taken = check.taken
@@ -184,7 +183,7 @@ class Table:
                     session=self._store.cache.session,
                     storage_options=self._store.storage_options or None,
                 )
-            record_append(digests, self.name, check, read, written)
+            record_append(digests, self.name, check, written)
             self._store.cache.put(self.name, written)
             return WriteResult(inserted=table.num_rows, version=int(written.version))
 
