@@ -141,15 +141,16 @@ def check_new_ids(
     """Which of ``ids`` table ``name`` stores at ``dataset``'s version, through its digest
     when current; a full read of the id column also makes the digest."""
     key = version_key(dataset)
-    hashes = id_hashes(ids)
     digest = digests.current(name, key)
     if digest is not None:
+        hashes = id_hashes(ids)
         maybe = ids.filter(pa.array(digest.matches(hashes)))
         taken = existing_ids(dataset, maybe, table=name) if len(maybe) else set()
         return IdCheck(taken, hashes, digest)
-    stored_count = dataset.count_rows()
-    if stored_count > min(digests.max_ids, _ID_READ_ALL_RATIO * len(ids)):
-        return IdCheck(existing_ids(dataset, ids, table=name), hashes, None)
+    if dataset.count_rows() > min(digests.max_ids, _ID_READ_ALL_RATIO * len(ids)):
+        # no digest to extend: the batch's hashes are not needed
+        return IdCheck(existing_ids(dataset, ids, table=name), np.empty(0, np.int64), None)
+    hashes = id_hashes(ids)
     with lance_errors(f"checking ids in {name!r}"):
         stored = dataset.to_table(columns=["id"]).column("id").combine_chunks()
     taken = set(ids.filter(pc.is_in(ids, value_set=stored)).to_pylist())
