@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -242,3 +243,28 @@ def test_maintenance_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         {(s * 7919) % result["rows"] for s in range(result["deletes"])}
     )
     assert on["space_amplification"] > 0 and on["writes_per_s"] > 0
+
+
+def test_versions_can_be_listed_while_other_threads_read(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        table = store.create_table("t")
+        _small_writes(table, 5)
+        failures: list[BaseException] = []
+        done = threading.Event()
+
+        def read() -> None:
+            try:
+                while not done.is_set():
+                    table.get(["x"])
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for _ in range(40):
+                assert len(table.versions()) == 6
+        finally:
+            done.set()
+            reader.join()
+        assert failures == []

@@ -380,7 +380,8 @@ def _directory_bytes(table: Table) -> int:
 
 
 def versions(table: Table) -> list[VersionInfo]:
-    dataset = table.dataset()
+    # read_transaction borrows the handle mutably: a reader on the shared handle would fail
+    dataset = table.dataset() if table.read_only else table._store.cache.open_private(table.name)
     with lance_errors(f"listing versions of {table.name!r}"):
         tags_by_version: dict[int, list[str]] = {}
         for name, info in dataset.tags.list().items():
