@@ -26,6 +26,7 @@ from .errors import (
 )
 from .filters import ids_filter
 from .schema import WRITE_BATCH_ROWS, TableSpec
+from .stored_ids import existing_ids, stored_rows
 
 if TYPE_CHECKING:
     from .table import Table, WriteResult
@@ -64,8 +65,6 @@ class _BlockWriter:
 
     def __call__(self, block: pa.Table) -> pa.Table:
         from lance_ray import LanceFragmentWriter
-
-        from .stored_ids import existing_ids
 
         try:
             spec = TableSpec.from_json(self.spec_json)
@@ -285,8 +284,6 @@ def _commit_append(table: Table, written: _Written) -> int:
 def _commit_upsert(table: Table, written: _Written) -> tuple[int, int]:
     """Commit the written files and the deletion of the stored rows they replace as one
     update, under the write lock; returns ``(rows replaced, version)``."""
-    from .stored_ids import stored_rows
-
     store = table._store
     with write_lock(table):
         latest = store.cache.open_private(table.name)
