@@ -18,7 +18,7 @@ import pytest
 
 import omnivector as ov
 from omnivector.bench.data import brute_force_topk, clustered_vectors, recall_at_k
-from tests.conftest import S3Server, arrow_docs
+from tests.conftest import arrow_docs
 
 # Ray forks (then execs) its own processes, which Lance warns about; Ray Data sets its own
 # deprecated options.
@@ -175,37 +175,6 @@ def test_upsert_replaces_documents_in_one_commit(ray_cluster: Any, tmp_path: Pat
         # local input through the same engine
         assert table.upsert(arrow_docs(vectors[:2]).to_pylist(), engine="ray").updated == 2
         assert table.get(["d1"])[0]["text"].startswith("document 1 ")
-
-
-def test_ray_on_an_s3_store(ray_cluster: Any, s3_server: S3Server) -> None:
-    """Ray workers write and index a table on S3 (moto on 127.0.0.1) with the store's options."""
-    ray = ray_cluster
-    vectors = clustered_vectors(2000, DIM, clusters=10, seed=7)
-    path = s3_server.fresh_prefix()
-    with ov.VectorStore(
-        path,
-        storage_options=s3_server.options,
-        index_builds=ov.IndexBuildConfig(executor="thread"),
-        maintenance=ov.MaintenanceConfig(enabled=False),
-    ) as store:
-        table = store.create_table("docs", dimension=DIM, fields={"category": "string"})
-        source = ray.data.from_arrow(
-            [arrow_docs(vectors[i : i + 500], i) for i in range(0, 2000, 500)]
-        )
-        assert table.add(source, engine=ENGINE).inserted == 2000
-        with pytest.raises(ov.DuplicateIdError):
-            table.add(ray.data.from_arrow([arrow_docs(vectors[:2], 1999)]), engine=ENGINE)
-        assert table.count() == 2000
-        built = table.create_index(kind="IVF_FLAT", engine=ENGINE, num_partitions=4)
-        assert isinstance(built, ov.IndexInfo) and built.indexed_rows == 2000
-        replaced = arrow_docs(vectors[:2]).set_column(2, "text", pa.array(["new 0", "new 1"]))
-        assert table.upsert(ray.data.from_arrow([replaced]), engine=ENGINE).updated == 2
-    with ov.VectorStore(path, storage_options=s3_server.options) as store:
-        table = store.table("docs")
-        assert table.count({"category": "note"}) == 666 and table.count() == 2000
-        assert table.get(["d1"])[0]["text"] == "new 1"
-        assert table.search(vectors[1234], k=1).ids == ["d1234"]
-        assert [i.kind for i in table.indexes()] == ["IVF_FLAT"]
 
 
 def test_rejected_input_writes_nothing(ray_cluster: Any, tmp_path: Path) -> None:

@@ -63,6 +63,9 @@ def test_a_cluster_by_address_serves_an_s3_table(two_nodes: Any, s3_server: S3Se
         assert sum(node["Alive"] for node in ray.nodes()) == 2
         assert ray.cluster_resources()["CPU"] == 2
         assert table.add(ray.data.from_arrow(blocks[1:]), engine=engine).inserted == 1500
+        with pytest.raises(ov.DuplicateIdError):  # ids are checked against the S3 table
+            table.add(ray.data.from_arrow([arrow_docs(vectors[:2], 1999)]), engine=engine)
+        assert table.count() == 2000
         texts = pa.array([f"changed {i}" for i in range(500)])
         renamed = arrow_docs(vectors[:500]).set_column(2, "text", texts)
         assert table.upsert(ray.data.from_arrow([renamed]), engine=engine).updated == 500

@@ -6,12 +6,24 @@ returned) is appended to LOG and fsynced before the next one starts.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
 
-import numpy as np
 
-import omnivector as ov
+class _WithoutPandas(importlib.abc.MetaPathFinder):
+    """Refuses pandas: pyarrow imports it when present, which triples this child's start-up."""
+
+    def find_spec(self, name: str, *_: object) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError("pandas is not needed by this writer")
+
+
+sys.meta_path.insert(0, _WithoutPandas())
+
+import numpy as np  # noqa: E402
+
+import omnivector as ov  # noqa: E402
 
 BATCH = 20
 DIM = 8
