@@ -183,4 +183,10 @@ def test_hybrid_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"BM25", "dense", "hybrid RRF(k=60)"} <= set(metrics)
     assert all(0.0 <= m["recall@10"] <= 1.0 for m in metrics.values())
     assert metrics["BM25"]["recall@10"] > 0.5
-    assert result["latency"]["omnivector"]["hybrid"]["p50_ms"] > 0
+    latency = result["latency"]
+    assert latency["omnivector"]["hybrid"]["p50_ms"] > 0
+    assert latency["queries"] == 100
+    for system in ("omnivector", "pylance"):
+        assert {"text", "vector", "hybrid"} <= set(latency[system])
+        assert latency[system]["hybrid"]["count"] == 100
+        assert latency[system]["hybrid_vs_slower_part"] > 0

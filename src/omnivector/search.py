@@ -26,11 +26,20 @@ from .fusion import Fusion
 from .results import Hit
 from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
 
-__all__ = ["TextQuery", "VectorQuery", "hybrid_search", "text_search", "vector_search"]
+__all__ = [
+    "HYBRID_TEXT_DEPTH",
+    "TextQuery",
+    "VectorQuery",
+    "hybrid_search",
+    "text_search",
+    "vector_search",
+]
 
 _DISTANCE = "_distance"
 _SCORE = "_score"
 _RESIDUAL_BATCH = 8192
+# hybrid search: BM25 candidates per hit wanted (the vector leg fetches k)
+HYBRID_TEXT_DEPTH = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from .fusion import RRF, Fusion
 from .results import SearchResults
 from .schema import TableSpec, query_vector, rows_from_arrow
 from .search import (
+    HYBRID_TEXT_DEPTH,
     TextQuery,
     VectorQuery,
     hybrid_search,
@@ -54,8 +55,6 @@ T = TypeVar("T")
 _ID_CHUNK = 512
 _COMMIT_RETRIES = 8
 _WRITE_LOCK_TIMEOUT = 300.0
-# hybrid search: BM25 candidates per hit wanted (the vector leg fetches k)
-_HYBRID_TEXT_DEPTH = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +379,7 @@ class Table:
                     self.spec,
                     vector_query,
                     # BM25 candidates are cheap, ANN ones are not: the text leg goes deeper
-                    TextQuery(text_query.text, _HYBRID_TEXT_DEPTH * limit, text_query.columns),
+                    TextQuery(text_query.text, HYBRID_TEXT_DEPTH * limit, text_query.columns),
                     compiled,
                     wanted,
                     fuse,

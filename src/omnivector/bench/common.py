@@ -59,20 +59,19 @@ def summarize(samples_ms: Sequence[float]) -> Timing:
     )
 
 
-def interleaved(
-    first: Sequence[Callable[[], Any]], second: Sequence[Callable[[], Any]], *, warmup: int = 3
-) -> tuple[Timing, Timing]:
-    """Time two call lists alternately, so both see the same background load."""
-    for call in [*first[:warmup], *second[:warmup]]:
-        call()
-    a: list[float] = []
-    b: list[float] = []
-    for one, two in zip(first, second, strict=True):
-        for call, samples in ((one, a), (two, b)):
+def interleaved(*call_lists: Sequence[Callable[[], Any]], warmup: int = 3) -> tuple[Timing, ...]:
+    """Time several call lists in rotation (one call of each in turn), so all see the same
+    background load."""
+    for calls in call_lists:
+        for call in calls[:warmup]:
+            call()
+    samples: list[list[float]] = [[] for _ in call_lists]
+    for round_calls in zip(*call_lists, strict=True):
+        for call, timings in zip(round_calls, samples, strict=True):
             start = time.perf_counter()
             call()
-            samples.append((time.perf_counter() - start) * 1000.0)
-    return summarize(a), summarize(b)
+            timings.append((time.perf_counter() - start) * 1000.0)
+    return tuple(summarize(timings) for timings in samples)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
