@@ -33,6 +33,8 @@ EXPECTED = {
     "OptimizeResult",
     "RayEngine",
     "ReadOnlyError",
+    "ResidentConfig",
+    "ResidentInfo",
     "SchemaError",
     "SearchResults",
     "SentenceTransformerEmbedder",

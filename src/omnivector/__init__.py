@@ -45,6 +45,7 @@ from .maintenance import (
     TableStats,
     VersionInfo,
 )
+from .resident import ResidentConfig, ResidentInfo
 from .results import Hit, SearchResults
 from .storage import StorageOptions
 from .store import VectorStore, connect
@@ -79,6 +80,8 @@ __all__ = [
     "RRF",
     "RayEngine",
     "ReadOnlyError",
+    "ResidentConfig",
+    "ResidentInfo",
     "SchemaError",
     "SearchResults",
     "SentenceTransformerEmbedder",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,7 @@ import pyarrow as pa
 from .errors import InvalidInputError
 from .filters import CompiledFilter
 from .fusion import Fusion
+from .resident import ResidentGraph
 from .results import Hit
 from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
 
@@ -31,6 +32,7 @@ __all__ = [
     "TextQuery",
     "VectorQuery",
     "hybrid_search",
+    "resident_search",
     "text_search",
     "vector_search",
 ]
@@ -274,12 +276,8 @@ def _text_hits(table: pa.Table, spec: TableSpec) -> list[Hit]:
 
 
 def hybrid_search(
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    vector: VectorQuery,
-    text: TextQuery,
-    where: CompiledFilter,
-    columns: list[str],
+    vector_leg: Callable[[], list[Hit]],
+    text_leg: Callable[[], list[Hit]],
     fusion: Fusion,
     k: int,
     pool: ThreadPoolExecutor,
@@ -289,12 +287,37 @@ def hybrid_search(
     Each retriever reads the stored columns of its own hits: measured against returning ids
     alone and reading the final hits afterwards, that extra read cost more than it saved.
     """
-    vector_future = pool.submit(vector_search, dataset, spec, vector, where, columns)
-    text_hits = text_search(dataset, spec, text, where, columns)
+    vector_future = pool.submit(vector_leg)
+    text_hits = text_leg()
     fused = fusion(vector_future.result(), text_hits, k)
     if not isinstance(fused, list) or not all(isinstance(h, Hit) for h in fused):
         raise InvalidInputError("a fusion callable must return a list of Hit")
     return fused[:k]
+
+
+def resident_search(
+    dataset: lance.LanceDataset,
+    spec: TableSpec,
+    graph: ResidentGraph,
+    query: VectorQuery,
+    ef: int | None,
+    columns: list[str],
+) -> list[Hit] | None:
+    """Nearest neighbours from the table's in-memory graph; None if it is not at the
+    dataset's version (the caller then asks Lance)."""
+    version = int(dataset.version)
+    found = graph.search(query.vector, query.k, version, ef)
+    if found is None:
+        return None
+    positions, distances = found
+    if columns == ["id"]:
+        table = pa.table({"id": graph.ids.take(pa.array(positions))})
+    else:
+        table = dataset._take_rows(graph.addresses[positions].tolist(), columns=columns)
+        if int(dataset.version) != version:  # the pooled handle moved: addresses may be stale
+            return None
+    table = table.append_column(_DISTANCE, pa.array(distances, pa.float32()))
+    return _vector_hits(table, spec)
 
 
 def _hits(

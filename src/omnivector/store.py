@@ -34,6 +34,7 @@ from .indexing import DEFAULT_INDEX_BUILDS, IndexBuild, IndexBuildConfig, IndexB
 from .location import StoreLocation
 from .locks import table_lock
 from .maintenance import DEFAULT_MAINTENANCE, AutoMaintainer, MaintenanceConfig
+from .resident import ResidentConfig, ResidentGraphs, ResidentInfo
 from .results import SearchResults
 from .schema import TableSpec, check_dimension, check_metric, check_table_name
 from .storage import DEFAULT_STORAGE, StorageOptions
@@ -64,6 +65,7 @@ class VectorStore:
         embedder: Embedder | None = None,
         index_builds: IndexBuildConfig | None = None,
         maintenance: MaintenanceConfig | None = None,
+        resident: ResidentConfig | None = None,
     ) -> None:
         self.dimension = check_dimension(dimension) if dimension is not None else None
         self.metric = check_metric(metric)
@@ -71,6 +73,8 @@ class VectorStore:
             raise InvalidInputError("cache must be a DatasetCacheConfig")
         if storage is not None and not isinstance(storage, StorageOptions):
             raise InvalidInputError("storage must be a StorageOptions")
+        if resident is not None and not isinstance(resident, ResidentConfig):
+            raise InvalidInputError("resident must be a ResidentConfig")
         if embedder is not None and not isinstance(embedder, Embedder):
             raise InvalidInputError("embedder must implement the Embedder protocol")
         self.storage = storage or DEFAULT_STORAGE
@@ -82,6 +86,7 @@ class VectorStore:
         self.builder = IndexBuilder(self, index_builds or DEFAULT_INDEX_BUILDS)
         self.maintainer = AutoMaintainer(self, maintenance or DEFAULT_MAINTENANCE)
         self.id_digests = IdDigests()
+        self.resident = ResidentGraphs(resident) if resident is not None else None
         self._closed = False
         self._create_lock = threading.Lock()
 
@@ -106,6 +111,8 @@ class VectorStore:
         self.builder.shutdown(cancel=cancel_builds, timeout=timeout)
         self.maintainer.shutdown(timeout=timeout)
         self.query_pool.shutdown(wait=True)
+        if self.resident is not None:
+            self.resident.shutdown()
         self.cache.clear()
         self._closed = True
 
@@ -219,6 +226,8 @@ class VectorStore:
         self.maintainer.forget(name)
         self.cache.evict(name)
         self.id_digests.discard(name)
+        if self.resident is not None:
+            self.resident.discard(name)
         self.location.remove(name)
 
     def open_dataset(self, name: str) -> lance.LanceDataset:
@@ -241,6 +250,10 @@ class VectorStore:
 
     def cache_info(self) -> CacheInfo:
         return self.cache.info()
+
+    def resident_info(self) -> ResidentInfo | None:
+        """What the in-memory graphs hold (None when ``resident`` is off)."""
+        return self.resident.info() if self.resident is not None else None
 
     def evict(self, name: str) -> bool:
         return self.cache.evict(name)

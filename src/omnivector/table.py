@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import lance
@@ -30,13 +31,14 @@ from .errors import (
 )
 from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from .fusion import RRF, Fusion
-from .results import SearchResults
+from .results import Hit, SearchResults
 from .schema import TableSpec, query_vector, rows_from_arrow
 from .search import (
     HYBRID_TEXT_DEPTH,
     TextQuery,
     VectorQuery,
     hybrid_search,
+    resident_search,
     result_columns,
     text_search,
     vector_search,
@@ -373,25 +375,60 @@ class Table:
             text_query = TextQuery(text=text, k=limit, columns=boosts)
         with lance_errors(f"searching {self.name!r}", user_sql=where_sql is not None):
             if vector_query is not None and text_query is not None:
-                fuse = fusion if fusion is not None else RRF()
+                # BM25 candidates are cheap, ANN ones are not: the text leg goes deeper
+                deeper = TextQuery(text_query.text, HYBRID_TEXT_DEPTH * limit, text_query.columns)
                 hits = hybrid_search(
-                    dataset,
-                    self.spec,
-                    vector_query,
-                    # BM25 candidates are cheap, ANN ones are not: the text leg goes deeper
-                    TextQuery(text_query.text, HYBRID_TEXT_DEPTH * limit, text_query.columns),
-                    compiled,
-                    wanted,
-                    fuse,
+                    partial(self._vector_hits, dataset, vector_query, ef, compiled, wanted),
+                    partial(text_search, dataset, self.spec, deeper, compiled, wanted),
+                    fusion if fusion is not None else RRF(),
                     limit,
                     self._store.query_pool,
                 )
             elif vector_query is not None:
-                hits = vector_search(dataset, self.spec, vector_query, compiled, wanted)
+                hits = self._vector_hits(dataset, vector_query, ef, compiled, wanted)
             else:
                 assert text_query is not None
                 hits = text_search(dataset, self.spec, text_query, compiled, wanted)
         return SearchResults(hits)
+
+    def _vector_hits(
+        self,
+        dataset: lance.LanceDataset,
+        query: VectorQuery,
+        ef: int | None,
+        where: CompiledFilter,
+        columns: list[str],
+    ) -> list[Hit]:
+        """From the resident graph when it can answer (see omnivector.resident), else Lance."""
+        graphs = self._store.resident
+        if graphs is not None and self._view is None and not query.exact and where.is_empty:
+            graph = graphs.graph(self.name, dataset, self.spec)
+            hits = (
+                None
+                if graph is None
+                else resident_search(dataset, self.spec, graph, query, ef, columns)
+            )
+            if graph is not None:
+                graphs.count(answered=hits is not None)
+            if hits is not None:
+                return hits
+        return vector_search(dataset, self.spec, query, where, columns)
+
+    def load_resident(self, *, timeout: float | None = None) -> bool:
+        """Load (or bring up to date) this table's in-memory graph and wait for it.
+
+        False when the table is below ``ResidentConfig.min_rows`` or its graph would not fit
+        in ``max_bytes``. Needs ``VectorStore(..., resident=ResidentConfig())``.
+        """
+        graphs = self._store.resident
+        if graphs is None:
+            raise InvalidInputError(
+                "resident graphs are off: open the store with "
+                "VectorStore(..., resident=ov.ResidentConfig())"
+            )
+        if self._view is not None:
+            raise ReadOnlyError("a checked-out version is served by Lance, not a resident graph")
+        return graphs.load(self.name, self.dataset(), self.spec, timeout=timeout) is not None
 
     # -- indexes (see omnivector.indexing) ------------------------------------------------
 

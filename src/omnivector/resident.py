@@ -1,0 +1,350 @@
+"""Resident vector graphs: a table's vectors in an in-memory HNSW graph (FAISS).
+
+A Lance vector query plans and runs a pipeline per query, which costs a few milliseconds
+whatever the index; a graph in memory answers in a fraction of one. With
+``VectorStore(..., resident=ResidentConfig())`` a table's first unfiltered vector query
+starts loading its vectors into a graph in the background; until that graph matches the
+table's current version every query goes to Lance, so nothing waits for the load. Then
+unfiltered, non-exact vector queries (and the vector leg of hybrid queries) are answered
+from memory. Filtered and exact queries always go to Lance.
+
+A graph belongs to one table version. When the table moves on, rows appended in new
+fragments are added to the graph in the background; any other change (delete, update,
+compaction, restore) rebuilds it. Graphs of all tables share one byte budget, evicting the
+least recently used.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import faiss as faiss_typed
+import lance
+import numpy as np
+import pyarrow as pa
+
+from .errors import InvalidInputError
+from .schema import TableSpec, vectors_to_numpy
+
+__all__ = ["ResidentConfig", "ResidentGraph", "ResidentGraphs", "ResidentInfo"]
+
+log = logging.getLogger(__name__)
+
+# faiss's bundled stubs lag the library (no SearchParametersHNSW, narrower signatures)
+faiss: Any = faiss_typed
+_SCAN_BATCH = 8192
+_ROWADDR = "_rowaddr"
+
+Precision = Literal["f32", "f16"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentConfig:
+    """In-memory HNSW graphs for fast unfiltered vector queries.
+
+    Memory per document is about ``dimension x`` 4 bytes (``precision="f32"``) or 2
+    (``"f16"``), plus ``2 x connectivity x 4`` bytes of graph links, 8 bytes of row address
+    and the id string. Loading costs CPU (FAISS uses OpenMP threads, all cores unless
+    ``OMP_NUM_THREADS`` says otherwise); queries meanwhile go to Lance.
+
+    - ``max_bytes``: budget for all graphs of the store; least recently used graphs go first.
+    - ``min_rows``: smaller tables stay with Lance alone.
+    - ``connectivity`` (HNSW ``M``) and ``expansion_add`` (``efConstruction``): graph quality
+      against load time and memory.
+    - ``expansion_search``: the default ``ef``; a query's own ``ef=`` overrides it.
+    """
+
+    max_bytes: int = 1 << 30
+    min_rows: int = 1_000
+    precision: Precision = "f32"
+    connectivity: int = 16
+    expansion_add: int = 64
+    expansion_search: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "connectivity", "expansion_add", "expansion_search"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidInputError(f"ResidentConfig.{name} must be a positive integer")
+        if not isinstance(self.min_rows, int) or isinstance(self.min_rows, bool):
+            raise InvalidInputError("ResidentConfig.min_rows must be an integer")
+        if self.precision not in ("f32", "f16"):
+            raise InvalidInputError("ResidentConfig.precision must be 'f32' or 'f16'")
+
+    def row_bytes(self, dimension: int) -> int:
+        """Estimated graph bytes per row (vector, links, upper layers), ids not included."""
+        scalar = 4 if self.precision == "f32" else 2
+        return dimension * scalar + 2 * self.connectivity * 4 + 16
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentInfo:
+    """What the resident graphs hold and how often they answered."""
+
+    tables: dict[str, int]  # table -> rows in its graph
+    bytes: int
+    max_bytes: int
+    answered: int  # vector queries answered from memory
+    passed_to_lance: int  # queries that went to Lance while a graph was missing or stale
+    loads: int  # graphs built or extended
+
+
+def _fragment_state(dataset: lance.LanceDataset) -> dict[int, tuple[Any, ...]]:
+    """What identifies each fragment's rows: data files and deletions."""
+    state: dict[int, tuple[Any, ...]] = {}
+    for fragment in dataset.get_fragments():
+        meta = fragment.metadata
+        deletion = meta.deletion_file
+        deleted = None if deletion is None else (deletion.id, deletion.num_deleted_rows)
+        state[meta.id] = (meta.physical_rows, tuple(f.path for f in meta.files), deleted)
+    return state
+
+
+class _StoppedError(Exception):
+    """The store is closing: a load in progress gives up."""
+
+
+class ResidentGraph:
+    """One table's vectors at one version: an HNSW graph, ids and Lance row addresses.
+
+    Graph positions follow the scan order; ``ids`` and ``addresses`` are indexed by them.
+    """
+
+    def __init__(self, spec: TableSpec, config: ResidentConfig) -> None:
+        self.spec = spec
+        self.config = config
+        self.version: int | None = None  # None while the graph is being changed
+        self.fragments: dict[int, tuple[Any, ...]] = {}
+        # cosine is inner product on unit vectors; Lance's l2 distance is squared, as FAISS's
+        inner = spec.metric != "l2"
+        metric = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
+        if config.precision == "f16":
+            self.index = faiss.IndexHNSWSQ(
+                spec.dimension, faiss.ScalarQuantizer.QT_fp16, config.connectivity, metric
+            )
+        else:
+            self.index = faiss.IndexHNSWFlat(spec.dimension, config.connectivity, metric)
+        self.index.hnsw.efConstruction = config.expansion_add
+        self.ids: pa.Array = pa.array([], pa.string())
+        self.addresses = np.empty(0, np.uint64)
+        self._lock = threading.Lock()
+
+    @property
+    def rows(self) -> int:
+        return len(self.addresses)
+
+    @property
+    def nbytes(self) -> int:
+        graph = self.rows * self.config.row_bytes(self.spec.dimension)
+        return graph + self.ids.nbytes + self.addresses.nbytes
+
+    def _prepared(self, vectors: np.ndarray) -> np.ndarray:
+        if self.spec.metric != "cosine":
+            return np.ascontiguousarray(vectors, np.float32)
+        norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+        return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), np.float32)
+
+    def extend(
+        self, dataset: lance.LanceDataset, fragments: list[Any] | None, stop: threading.Event
+    ) -> None:
+        """Add the rows of ``fragments`` (all when None) read from ``dataset``."""
+        # a scanner: to_batches(fragments=...) reads every fragment
+        scanner = dataset.scanner(
+            columns=["id", "vector"],
+            with_row_address=True,
+            fragments=fragments,
+            batch_size=_SCAN_BATCH,
+        )
+        ids: list[pa.Array] = [self.ids]
+        addresses: list[np.ndarray] = [self.addresses]
+        for batch in scanner.to_batches():
+            if stop.is_set():
+                raise _StoppedError
+            if batch.num_rows == 0:
+                continue
+            vectors = vectors_to_numpy(batch.column("vector"), self.spec.dimension)
+            self.index.add(self._prepared(vectors))
+            ids.append(batch.column("id"))
+            addresses.append(batch.column(_ROWADDR).to_numpy().astype(np.uint64))
+        self.ids = pa.concat_arrays(ids)
+        self.addresses = np.concatenate(addresses)
+
+    def publish(self, version: int, fragments: dict[int, tuple[Any, ...]]) -> None:
+        with self._lock:
+            self.version, self.fragments = version, fragments
+
+    def retire(self) -> None:
+        """Stop answering (waits for queries in flight) before the graph is changed."""
+        with self._lock:
+            self.version = None
+
+    def search(
+        self, vector: np.ndarray, k: int, version: int, ef: int | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Graph positions and Lance-style distances of the k nearest, or None if the graph
+        is not at ``version``."""
+        params = faiss.SearchParametersHNSW(efSearch=max(ef or self.config.expansion_search, k))
+        query = self._prepared(vector.reshape(1, -1))
+        with self._lock:
+            if self.version != version:
+                return None
+            distances, positions = self.index.search(query, k, params=params)
+        found = positions[0] >= 0
+        nearest = distances[0][found]
+        if self.spec.metric != "l2":
+            nearest = 1.0 - nearest  # Lance's cosine and dot distances
+        return positions[0][found], nearest
+
+
+class ResidentGraphs:
+    """The store's resident graphs: loads in one background thread, LRU by bytes."""
+
+    def __init__(self, config: ResidentConfig) -> None:
+        self.config = config
+        self._graphs: OrderedDict[str, ResidentGraph] = OrderedDict()
+        self._loading: dict[str, Future[ResidentGraph | None]] = {}
+        self._refused: dict[str, int] = {}  # table -> version too small or too large to load
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="omnivector-resident")
+        self._answered = self._passed = self._loads = 0
+
+    def graph(self, key: str, dataset: lance.LanceDataset, spec: TableSpec) -> ResidentGraph | None:
+        """The graph of ``key`` at the dataset's version, or None (and a load starts)."""
+        version = int(dataset.version)
+        with self._lock:
+            graph = self._graphs.get(key)
+            if graph is not None and graph.version == version:
+                self._graphs.move_to_end(key)
+                return graph
+            self._passed += 1
+            self._start_load(key, dataset, spec, version)
+        return None
+
+    def count(self, answered: bool) -> None:
+        with self._lock:
+            if answered:
+                self._answered += 1
+            else:
+                self._passed += 1
+
+    def load(
+        self,
+        key: str,
+        dataset: lance.LanceDataset,
+        spec: TableSpec,
+        *,
+        timeout: float | None = None,
+    ) -> ResidentGraph | None:
+        """Bring ``key``'s graph to the dataset's version and wait for it."""
+        version = int(dataset.version)
+        with self._lock:
+            graph = self._graphs.get(key)
+            if graph is not None and graph.version == version:
+                return graph
+            future = self._start_load(key, dataset, spec, version)
+        return future.result(timeout) if future is not None else None
+
+    def _start_load(
+        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: int
+    ) -> Future[ResidentGraph | None] | None:
+        if self._refused.get(key) == version:
+            return None
+        pending = self._loading.get(key)
+        if pending is not None and not pending.done():
+            return pending
+        try:
+            future = self._worker.submit(self._load, key, dataset, spec, version)
+        except RuntimeError:  # the store is closing
+            return None
+        self._loading[key] = future
+        return future
+
+    def _load(
+        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: int
+    ) -> ResidentGraph | None:
+        try:
+            return self._bring_up_to_date(key, dataset, spec, version)
+        except _StoppedError:
+            return None
+        except Exception:  # a failed load leaves queries with Lance, which is always right
+            log.exception("loading the resident graph of %s failed", key)
+            self.discard(key)
+            return None
+
+    def _bring_up_to_date(
+        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: int
+    ) -> ResidentGraph | None:
+        # a private handle at exactly this version: the pooled one may move under the scan
+        snapshot = dataset.checkout_version(version)
+        rows = snapshot.count_rows()
+        if rows < self.config.min_rows or (
+            rows * self.config.row_bytes(spec.dimension) > self.config.max_bytes
+        ):
+            with self._lock:
+                self._refused[key] = version
+                self._graphs.pop(key, None)
+            return None
+        fragments = _fragment_state(snapshot)
+        with self._lock:
+            graph = self._graphs.get(key)
+        appended = graph is not None and _only_appended(graph.fragments, fragments)
+        if graph is None or not appended:
+            graph = ResidentGraph(spec, self.config)
+            graph.extend(snapshot, None, self._stopping)
+        else:
+            new = [f for f in snapshot.get_fragments() if f.fragment_id not in graph.fragments]
+            if new:  # else only the version moved (an index, a tag): nothing to add
+                graph.retire()
+                graph.extend(snapshot, new, self._stopping)
+        graph.publish(version, fragments)
+        with self._lock:
+            self._loads += 1
+            self._graphs[key] = graph
+            self._graphs.move_to_end(key)
+            self._evict_over_budget(keep=key)
+        log.debug("resident graph of %s at version %d: %d rows", key, version, graph.rows)
+        return graph
+
+    def _evict_over_budget(self, keep: str) -> None:
+        total = sum(g.nbytes for g in self._graphs.values())
+        for name in list(self._graphs):
+            if total <= self.config.max_bytes:
+                break
+            if name != keep:
+                total -= self._graphs.pop(name).nbytes
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._graphs.pop(key, None)
+            self._refused.pop(key, None)
+
+    def info(self) -> ResidentInfo:
+        with self._lock:
+            return ResidentInfo(
+                tables={name: g.rows for name, g in self._graphs.items()},
+                bytes=sum(g.nbytes for g in self._graphs.values()),
+                max_bytes=self.config.max_bytes,
+                answered=self._answered,
+                passed_to_lance=self._passed,
+                loads=self._loads,
+            )
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._graphs.clear()
+
+
+def _only_appended(old: dict[int, tuple[Any, ...]], new: dict[int, tuple[Any, ...]]) -> bool:
+    """True when ``new`` keeps every fragment of ``old`` unchanged and adds later ones."""
+    if any(new.get(fragment) != state for fragment, state in old.items()):
+        return False
+    newest = max(old, default=-1)
+    return all(fragment > newest for fragment in new if fragment not in old)

@@ -1,0 +1,216 @@
+"""Resident graphs: in-memory HNSW answers checked against numpy and Lance, freshness, budget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import omnivector as ov
+from tests.conftest import DIM, arrow_docs
+
+ROWS = 2_000
+CATEGORY = {"category": "string"}
+
+
+def _open(path: Path, **config: int) -> ov.VectorStore:
+    return ov.VectorStore(
+        path,
+        dimension=DIM,
+        maintenance=ov.MaintenanceConfig(enabled=False),
+        resident=ov.ResidentConfig(**{"min_rows": 100, **config}),
+    )
+
+
+@pytest.fixture
+def resident_store(tmp_path: Path) -> Iterator[ov.VectorStore]:
+    with _open(tmp_path / "store") as store:
+        yield store
+
+
+def _distances(matrix: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
+    if metric == "l2":
+        return np.sqrt(((matrix - query) ** 2).sum(axis=1))
+    if metric == "dot":
+        return 1.0 - matrix @ query
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+    return 1.0 - (matrix @ query) / norms
+
+
+def _answered(store: ov.VectorStore) -> int:
+    info = store.resident_info()
+    assert info is not None
+    return info.answered
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
+def test_graph_answers_match_exact_search(
+    resident_store: ov.VectorStore, rng: np.random.Generator, metric: str
+) -> None:
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    table = resident_store.create_table("t", metric=metric, fields=CATEGORY)
+    table.add(arrow_docs(vectors))
+    assert table.load_resident(timeout=60) is True
+    recall = []
+    for query in rng.standard_normal((20, DIM)).astype(np.float32):
+        before = _answered(resident_store)
+        hits = table.search(query, k=10)
+        assert _answered(resident_store) == before + 1
+        distances = _distances(vectors, query, metric)
+        truth = [f"d{i}" for i in np.argsort(distances)[:10]]
+        recall.append(len(set(hits.ids) & set(truth)) / 10)
+        for hit in hits:  # every reported distance is the true one, in Lance's conventions
+            assert hit.distance == pytest.approx(distances[int(hit.id[1:])], rel=1e-3, abs=1e-3)
+            assert hit.text is not None and hit.metadata == {"n": int(hit.id[1:])}
+            assert hit.fields["category"] == ["paper", "blog", "note"][int(hit.id[1:]) % 3]
+    assert np.mean(recall) >= 0.95
+    only_ids = table.search(vectors[7], k=3, columns=["id"])
+    assert only_ids.ids[0] == "d7" and only_ids[0].text is None
+
+
+def test_queries_before_the_load_go_to_lance_and_start_it(
+    resident_store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    table = resident_store.create_table("t", fields=CATEGORY)
+    table.add(arrow_docs(vectors))
+    assert table.search(vectors[3], k=1).ids == ["d3"]  # answered by Lance, load started
+    info = resident_store.resident_info()
+    assert info is not None and info.answered == 0 and info.passed_to_lance == 1
+    assert table.load_resident(timeout=60)
+    info = resident_store.resident_info()
+    assert info is not None and info.tables == {"t": ROWS} and info.loads == 1
+    assert 0 < info.bytes <= info.max_bytes
+
+
+def test_writes_are_seen_at_once_and_the_graph_follows(
+    resident_store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    table = resident_store.create_table("t", fields=CATEGORY)
+    table.add(arrow_docs(vectors))
+    assert table.load_resident(timeout=60)
+    probe = rng.standard_normal(DIM).astype(np.float32)
+
+    table.add(arrow_docs(probe[None, :], start=ROWS))  # an append: added to the graph
+    assert table.search(probe, k=1).ids == [f"d{ROWS}"]  # stale graph: Lance answers
+    assert table.load_resident(timeout=60)
+    info = resident_store.resident_info()
+    assert info is not None and info.tables == {"t": ROWS + 1}
+    before = _answered(resident_store)
+    assert table.search(probe, k=1).ids == [f"d{ROWS}"]
+    assert _answered(resident_store) == before + 1
+
+    table.delete([f"d{ROWS}"])  # not an append: the graph is rebuilt
+    assert f"d{ROWS}" not in table.search(probe, k=5).ids
+    assert table.load_resident(timeout=60)
+    assert f"d{ROWS}" not in table.search(probe, k=5).ids
+    info = resident_store.resident_info()
+    assert info is not None and info.tables == {"t": ROWS}
+
+    moved = {"id": "d5", "vector": probe, "text": "moved", "category": "blog"}
+    table.upsert([moved])
+    assert table.load_resident(timeout=60)
+    hit = table.search(probe, k=1)[0]
+    assert (hit.id, hit.text) == ("d5", "moved")
+    assert table.search(vectors[5], k=1).ids != ["d5"]
+
+    table.create_scalar_index("category")  # only the version moves: the graph follows it
+    assert table.load_resident(timeout=60)
+    before = _answered(resident_store)
+    assert table.search(probe, k=1).ids == ["d5"]
+    assert _answered(resident_store) == before + 1
+
+
+def test_filtered_exact_and_old_version_queries_go_to_lance(
+    resident_store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    table = resident_store.create_table("t", fields=CATEGORY)
+    table.add(arrow_docs(vectors))
+    version = table.version
+    assert table.load_resident(timeout=60)
+    before = _answered(resident_store)
+    filtered = table.search(vectors[4], k=5, where={"category": "blog"})
+    assert filtered.ids[0] == "d4" and all(int(i[1:]) % 3 == 1 for i in filtered.ids)
+    assert table.search(vectors[9], k=1, exact=True).ids == ["d9"]
+    old = table.checkout(version)
+    assert old.search(vectors[9], k=1).ids == ["d9"]
+    with pytest.raises(ov.ReadOnlyError):
+        old.load_resident()
+    assert _answered(resident_store) == before
+
+
+def test_hybrid_search_takes_its_vector_leg_from_the_graph(
+    resident_store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    table = resident_store.create_table("t", fields=CATEGORY)
+    table.add(arrow_docs(vectors))
+    table.create_fts_index()  # a new version: built before the graph is loaded
+    assert table.load_resident(timeout=60)
+    before = _answered(resident_store)
+    hits = table.search(vectors[8], text="ray", k=5)
+    assert _answered(resident_store) == before + 1
+    assert hits.ids[0] == "d8"  # nearest vector and a "ray" document (8 % 4 == 0)
+    assert hits[0].distance is not None and hits[0].text_score is not None
+
+
+def test_graphs_share_one_byte_budget(tmp_path: Path, rng: np.random.Generator) -> None:
+    one_table = ov.ResidentConfig().row_bytes(DIM) * ROWS
+    with _open(tmp_path / "store", max_bytes=int(one_table * 1.5)) as store:
+        for name in ("a", "b"):
+            store.create_table(name, fields=CATEGORY).add(
+                arrow_docs(rng.standard_normal((ROWS, DIM)))
+            )
+        assert store.table("a").load_resident(timeout=60)
+        assert store.table("b").load_resident(timeout=60)
+        info = store.resident_info()
+        assert info is not None and list(info.tables) == ["b"]  # "a" was least recently used
+        assert info.bytes <= info.max_bytes
+        store.create_table("big", fields=CATEGORY).add(
+            arrow_docs(rng.standard_normal((2 * ROWS, DIM)))
+        )
+        assert store.table("big").load_resident(timeout=60) is False  # over the budget
+        store.drop_table("b")
+        info = store.resident_info()
+        assert info is not None and info.tables == {}
+
+
+def test_small_tables_stay_with_lance(tmp_path: Path, rng: np.random.Generator) -> None:
+    with _open(tmp_path / "store", min_rows=ROWS + 1) as store:
+        table = store.create_table("t", fields=CATEGORY)
+        table.add(arrow_docs(rng.standard_normal((ROWS, DIM))))
+        assert table.load_resident(timeout=60) is False
+        assert table.search(rng.standard_normal(DIM), k=3).ids
+
+
+def test_bad_configuration_is_refused(store: ov.VectorStore) -> None:
+    with pytest.raises(ov.InvalidInputError, match="max_bytes"):
+        ov.ResidentConfig(max_bytes=0)
+    with pytest.raises(ov.InvalidInputError, match="precision"):
+        ov.ResidentConfig(precision="i4")  # type: ignore[arg-type]
+    with pytest.raises(ov.InvalidInputError, match="ResidentConfig"):
+        ov.VectorStore(store.path, resident={"max_bytes": 1})  # type: ignore[arg-type]
+    table = store.create_table("t", fields=CATEGORY)
+    with pytest.raises(ov.InvalidInputError, match=r"resident=ov\.ResidentConfig"):
+        table.load_resident()
+    assert store.resident_info() is None
+
+
+def test_half_precision_graph(tmp_path: Path, rng: np.random.Generator) -> None:
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    with ov.VectorStore(
+        tmp_path / "s",
+        dimension=DIM,
+        resident=ov.ResidentConfig(min_rows=0, precision="f16"),
+    ) as store:
+        table = store.create_table("t", fields=CATEGORY)
+        table.add(arrow_docs(vectors))
+        assert table.load_resident(timeout=60)
+        assert [table.search(vectors[i], k=1).ids[0] for i in range(20)] == [
+            f"d{i}" for i in range(20)
+        ]
+        assert _answered(store) == 20
