@@ -35,7 +35,9 @@ def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
     lines: list[str] = []
     ctx = BenchContext(quick=True, plot_dir=tmp_path / "plots", echo=lines.append)
     results = peers.run_peers(
-        ctx, workloads=[TINY], systems=["omnivector", "pylance", "numpy", "lancedb"]
+        ctx,
+        workloads=[TINY],
+        systems=["omnivector", "omnivector-resident", "pylance", "numpy", "lancedb"],
     )
     output = "\n".join(lines)
     assert "lancedb: skipped: not installed" in output
@@ -44,7 +46,7 @@ def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
     }
 
     systems = results["workloads"]["tiny"]["systems"]
-    assert set(systems) == {"omnivector", "pylance", "numpy"}
+    assert set(systems) == {"omnivector", "omnivector-resident", "pylance", "numpy"}
     for name, entry in systems.items():
         assert "error" not in entry, (name, entry.get("error"))
         build, query = entry["build"], entry["query"]
@@ -60,11 +62,15 @@ def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
     assert systems["numpy"]["query"]["operating_point"]["recall"] == 1.0
     assert systems["numpy"]["query"]["filtered"]["recall"] == 1.0
     assert systems["numpy"]["build"]["build_s"] is None
-    for name in ("omnivector", "pylance"):
+    for name in ("omnivector", "omnivector-resident", "pylance"):
         assert systems[name]["build"]["build_s"] > 0
         assert systems[name]["query"]["operating_point"]["meets_target"], name
         assert systems[name]["query"]["filtered"]["recall"] >= 0.9
     assert systems["omnivector"]["query"]["hybrid"]["p50_ms"] > 0
+    # the resident graph loaded after the first query, and its own knob was swept
+    resident = systems["omnivector-resident"]["query"]
+    assert resident["warm_s"] > 0 and systems["omnivector"]["query"]["warm_s"] < resident["warm_s"]
+    assert all(set(point["params"]) == {"ef"} for point in resident["curve"])
     assert systems["pylance"]["query"]["hybrid"] is None
     # omnivector and raw pylance ran the same sweep, so the overhead is measured
     assert "omnivector over raw pylance" in output
@@ -123,6 +129,7 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
 
     measured = {"w": {"systems": {"omnivector": entry(100.0, 1.0), "lancedb": entry(50.0, 2.0)}}}
     verdicts = peers._verdicts(measured)
+    assert {v["system"] for v in verdicts} == {"omnivector"}
     assert {v["metric"] for v in verdicts} == {
         "ingest rows/s",
         "p50 ms at operating point",
@@ -131,6 +138,12 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
     assert all(v["win"] for v in verdicts)
     measured["w"]["systems"]["lancedb"] = entry(500.0, 0.5)
     assert not any(v["win"] for v in peers._verdicts(measured))
+    measured["w"]["systems"]["omnivector-resident"] = entry(600.0, 0.4)
+    resident = [v for v in peers._verdicts(measured) if v["system"] == "omnivector-resident"]
+    assert len(resident) == 3 and all(v["win"] for v in resident)
+    assert "targets (omnivector-resident): 3/3 met" in peers._verdict_table(
+        peers._verdicts(measured)
+    )
 
 
 # -- the search and ingest paths the benchmark leans on --------------------------------------

@@ -94,7 +94,7 @@ def test_writes_are_seen_at_once_and_the_graph_follows(
     assert table.load_resident(timeout=60)
     probe = rng.standard_normal(DIM).astype(np.float32)
 
-    table.add(arrow_docs(probe[None, :], start=ROWS))  # an append: added to the graph
+    table.add(arrow_docs(probe[None, :], start=ROWS))  # a new fragment: added to the graph
     assert table.search(probe, k=1).ids == [f"d{ROWS}"]  # stale graph: Lance answers
     assert table.load_resident(timeout=60)
     info = resident_store.resident_info()
@@ -103,7 +103,7 @@ def test_writes_are_seen_at_once_and_the_graph_follows(
     assert table.search(probe, k=1).ids == [f"d{ROWS}"]
     assert _answered(resident_store) == before + 1
 
-    table.delete([f"d{ROWS}"])  # not an append: the graph is rebuilt
+    table.delete([f"d{ROWS}"])  # masked out of the graph
     assert f"d{ROWS}" not in table.search(probe, k=5).ids
     assert table.load_resident(timeout=60)
     assert f"d{ROWS}" not in table.search(probe, k=5).ids
@@ -214,3 +214,53 @@ def test_half_precision_graph(tmp_path: Path, rng: np.random.Generator) -> None:
             f"d{i}" for i in range(20)
         ]
         assert _answered(store) == 20
+
+
+def test_graph_follows_a_mix_of_writes_like_an_exact_search(
+    resident_store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    """Oracle: after every write the graph answers as exact search over the live rows."""
+    table = resident_store.create_table("t", metric="l2", fields=CATEGORY)
+    live: dict[str, np.ndarray] = {}
+    next_id = 0
+
+    def add(count: int) -> None:
+        nonlocal next_id
+        vectors = rng.standard_normal((count, DIM)).astype(np.float32)
+        table.add(arrow_docs(vectors, start=next_id))
+        live.update({f"d{next_id + i}": v for i, v in enumerate(vectors)})
+        next_id += count
+
+    add(600)
+    steps = ["add", "delete", "upsert", "add", "compact", "delete", "upsert", "compact"]
+    for step in steps:
+        if step == "add":
+            add(150)
+        elif step == "delete":
+            doomed = [str(i) for i in rng.choice(sorted(live), 120, replace=False)]
+            table.delete(doomed)
+            for doc in doomed:
+                del live[doc]
+        elif step == "upsert":
+            changed = [str(i) for i in rng.choice(sorted(live), 80, replace=False)]
+            vectors = rng.standard_normal((len(changed), DIM)).astype(np.float32)
+            docs = arrow_docs(vectors).set_column(0, "id", [changed])
+            table.upsert(docs)
+            live.update(zip(changed, vectors, strict=True))
+        else:
+            table.compact()
+        assert table.load_resident(timeout=60), step
+        info = resident_store.resident_info()
+        assert info is not None and info.tables == {"t": len(live)}, step
+        assert info.masked <= len(live), step  # rebuilt once masked rows outnumber live ones
+        if step == "delete":
+            assert info.masked > 0  # a delete masks rows, it does not rebuild
+        names = sorted(live)
+        matrix = np.stack([live[n] for n in names])
+        for query in rng.standard_normal((5, DIM)).astype(np.float32):
+            before = _answered(resident_store)
+            hits = table.search(query, k=5, columns=["id"])
+            assert _answered(resident_store) == before + 1, step
+            distances = np.sqrt(((matrix - query) ** 2).sum(axis=1))
+            truth = [names[i] for i in np.argsort(distances)[:5]]
+            assert hits.ids == truth, step

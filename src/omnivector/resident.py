@@ -8,10 +8,11 @@ table's current version every query goes to Lance, so nothing waits for the load
 unfiltered, non-exact vector queries (and the vector leg of hybrid queries) are answered
 from memory. Filtered and exact queries always go to Lance.
 
-A graph belongs to one table version. When the table moves on, rows appended in new
-fragments are added to the graph in the background; any other change (delete, update,
-compaction, restore) rebuilds it. Graphs of all tables share one byte budget, evicting the
-least recently used.
+A graph belongs to one table version. When the table moves on, the graph follows in the
+background, fragment by fragment: rows of new fragments are added, rows that were deleted
+(or moved by compaction or an update) are masked out of its answers; once masked rows
+outnumber live ones the graph is rebuilt. Graphs of all tables share one byte budget,
+evicting the least recently used.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import faiss as faiss_typed
 import lance
 import numpy as np
 import pyarrow as pa
@@ -35,8 +36,6 @@ __all__ = ["ResidentConfig", "ResidentGraph", "ResidentGraphs", "ResidentInfo"]
 
 log = logging.getLogger(__name__)
 
-# faiss's bundled stubs lag the library (no SearchParametersHNSW, narrower signatures)
-faiss: Any = faiss_typed
 _SCAN_BATCH = 8192
 _ROWADDR = "_rowaddr"
 
@@ -87,6 +86,7 @@ class ResidentInfo:
     """What the resident graphs hold and how often they answered."""
 
     tables: dict[str, int]  # table -> rows in its graph
+    masked: int  # positions of rows gone from their tables, until a graph is rebuilt
     bytes: int
     max_bytes: int
     answered: int  # vector queries answered from memory
@@ -94,15 +94,37 @@ class ResidentInfo:
     loads: int  # graphs built or extended
 
 
-def _fragment_state(dataset: lance.LanceDataset) -> dict[int, tuple[Any, ...]]:
+FragmentState = tuple[int, tuple[str, ...], tuple[int, int] | None]
+
+
+def _fragment_state(dataset: lance.LanceDataset) -> dict[int, FragmentState]:
     """What identifies each fragment's rows: data files and deletions."""
-    state: dict[int, tuple[Any, ...]] = {}
+    state: dict[int, FragmentState] = {}
     for fragment in dataset.get_fragments():
         meta = fragment.metadata
         deletion = meta.deletion_file
         deleted = None if deletion is None else (deletion.id, deletion.num_deleted_rows)
         state[meta.id] = (meta.physical_rows, tuple(f.path for f in meta.files), deleted)
     return state
+
+
+def _scan(
+    dataset: lance.LanceDataset, columns: list[str], fragments: list[Any] | None
+) -> Iterator[pa.RecordBatch]:
+    """Batches of ``columns`` and row addresses of ``fragments`` (all when None)."""
+    # a scanner: to_batches(fragments=...) reads every fragment
+    scanner = dataset.scanner(
+        columns=columns, with_row_address=True, fragments=fragments, batch_size=_SCAN_BATCH
+    )
+    return (batch for batch in scanner.to_batches() if batch.num_rows)
+
+
+def _faiss() -> Any:
+    """FAISS, imported on first use (~0.2 s) and typed loosely: its bundled stubs lag the
+    library (no SearchParametersHNSW, narrower signatures)."""
+    import faiss
+
+    return faiss
 
 
 class _StoppedError(Exception):
@@ -112,14 +134,16 @@ class _StoppedError(Exception):
 class ResidentGraph:
     """One table's vectors at one version: an HNSW graph, ids and Lance row addresses.
 
-    Graph positions follow the scan order; ``ids`` and ``addresses`` are indexed by them.
+    Graph positions follow the scan order; ``ids``, ``addresses`` and ``alive`` are indexed
+    by them. Positions of rows gone from the table stay in the graph, masked out of answers.
     """
 
     def __init__(self, spec: TableSpec, config: ResidentConfig) -> None:
         self.spec = spec
         self.config = config
         self.version: int | None = None  # None while the graph is being changed
-        self.fragments: dict[int, tuple[Any, ...]] = {}
+        self.fragments: dict[int, FragmentState] = {}
+        faiss = self._faiss = _faiss()
         # cosine is inner product on unit vectors; Lance's l2 distance is squared, as FAISS's
         inner = spec.metric != "l2"
         metric = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
@@ -132,16 +156,23 @@ class ResidentGraph:
         self.index.hnsw.efConstruction = config.expansion_add
         self.ids: pa.Array = pa.array([], pa.string())
         self.addresses = np.empty(0, np.uint64)
+        self.alive = np.empty(0, np.bool_)
+        self._selector: Any = None  # FAISS's filter of live positions, None when all are
+        self._selected_bits: np.ndarray | None = None  # the bitmap the selector points into
         self._lock = threading.Lock()
 
     @property
     def rows(self) -> int:
-        return len(self.addresses)
+        return int(self.alive.sum())
+
+    @property
+    def masked(self) -> int:
+        return len(self.alive) - self.rows
 
     @property
     def nbytes(self) -> int:
-        graph = self.rows * self.config.row_bytes(self.spec.dimension)
-        return graph + self.ids.nbytes + self.addresses.nbytes
+        graph = len(self.addresses) * self.config.row_bytes(self.spec.dimension)
+        return graph + self.ids.nbytes + self.addresses.nbytes + self.alive.nbytes
 
     def _prepared(self, vectors: np.ndarray) -> np.ndarray:
         if self.spec.metric != "cosine":
@@ -153,30 +184,51 @@ class ResidentGraph:
         self, dataset: lance.LanceDataset, fragments: list[Any] | None, stop: threading.Event
     ) -> None:
         """Add the rows of ``fragments`` (all when None) read from ``dataset``."""
-        # a scanner: to_batches(fragments=...) reads every fragment
-        scanner = dataset.scanner(
-            columns=["id", "vector"],
-            with_row_address=True,
-            fragments=fragments,
-            batch_size=_SCAN_BATCH,
-        )
         ids: list[pa.Array] = [self.ids]
         addresses: list[np.ndarray] = [self.addresses]
-        for batch in scanner.to_batches():
+        for batch in _scan(dataset, ["id", "vector"], fragments):
             if stop.is_set():
                 raise _StoppedError
-            if batch.num_rows == 0:
-                continue
             vectors = vectors_to_numpy(batch.column("vector"), self.spec.dimension)
             self.index.add(self._prepared(vectors))
             ids.append(batch.column("id"))
             addresses.append(batch.column(_ROWADDR).to_numpy().astype(np.uint64))
         self.ids = pa.concat_arrays(ids)
         self.addresses = np.concatenate(addresses)
+        self.alive = np.concatenate(
+            [self.alive, np.ones(len(self.addresses) - len(self.alive), np.bool_)]
+        )
 
-    def publish(self, version: int, fragments: dict[int, tuple[Any, ...]]) -> None:
+    def follow(
+        self,
+        dataset: lance.LanceDataset,
+        fragments: dict[int, FragmentState],
+        stop: threading.Event,
+    ) -> None:
+        """Mask rows that left the table since the graph's fragments; add new fragments'."""
+        gone, trimmed, added = _fragment_changes(self.fragments, fragments)
+        by_id = {f.fragment_id: f for f in dataset.get_fragments()}
+        in_fragment = self.addresses >> np.uint64(32)
+        if gone:
+            self.alive &= ~np.isin(in_fragment, list(gone))
+        if trimmed:
+            kept = [
+                b.column(_ROWADDR).to_numpy()
+                for b in _scan(dataset, ["id"], [by_id[f] for f in trimmed])
+            ]
+            still = np.isin(self.addresses, np.concatenate(kept) if kept else [])
+            self.alive &= ~(np.isin(in_fragment, trimmed) & ~still)
+        if added:
+            self.extend(dataset, [by_id[f] for f in added], stop)
+
+    def publish(self, version: int, fragments: dict[int, FragmentState]) -> None:
+        selector, bits = None, None
+        if not self.alive.all():
+            bits = np.packbits(self.alive, bitorder="little")
+            selector = self._faiss.IDSelectorBitmap(len(self.alive), self._faiss.swig_ptr(bits))
         with self._lock:
             self.version, self.fragments = version, fragments
+            self._selector, self._selected_bits = selector, bits
 
     def retire(self) -> None:
         """Stop answering (waits for queries in flight) before the graph is changed."""
@@ -188,11 +240,14 @@ class ResidentGraph:
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Graph positions and Lance-style distances of the k nearest, or None if the graph
         is not at ``version``."""
-        params = faiss.SearchParametersHNSW(efSearch=max(ef or self.config.expansion_search, k))
+        depth = max(ef or self.config.expansion_search, k)
         query = self._prepared(vector.reshape(1, -1))
         with self._lock:
             if self.version != version:
                 return None
+            params = self._faiss.SearchParametersHNSW(efSearch=depth)
+            if self._selector is not None:
+                params.sel = self._selector
             distances, positions = self.index.search(query, k, params=params)
         found = positions[0] >= 0
         nearest = distances[0][found]
@@ -293,15 +348,12 @@ class ResidentGraphs:
         fragments = _fragment_state(snapshot)
         with self._lock:
             graph = self._graphs.get(key)
-        appended = graph is not None and _only_appended(graph.fragments, fragments)
-        if graph is None or not appended:
+        if graph is not None and graph.fragments != fragments:
+            graph.retire()
+            graph.follow(snapshot, fragments, self._stopping)
+        if graph is None or graph.masked > graph.rows:
             graph = ResidentGraph(spec, self.config)
             graph.extend(snapshot, None, self._stopping)
-        else:
-            new = [f for f in snapshot.get_fragments() if f.fragment_id not in graph.fragments]
-            if new:  # else only the version moved (an index, a tag): nothing to add
-                graph.retire()
-                graph.extend(snapshot, new, self._stopping)
         graph.publish(version, fragments)
         with self._lock:
             self._loads += 1
@@ -328,6 +380,7 @@ class ResidentGraphs:
         with self._lock:
             return ResidentInfo(
                 tables={name: g.rows for name, g in self._graphs.items()},
+                masked=sum(g.masked for g in self._graphs.values()),
                 bytes=sum(g.nbytes for g in self._graphs.values()),
                 max_bytes=self.config.max_bytes,
                 answered=self._answered,
@@ -342,9 +395,12 @@ class ResidentGraphs:
             self._graphs.clear()
 
 
-def _only_appended(old: dict[int, tuple[Any, ...]], new: dict[int, tuple[Any, ...]]) -> bool:
-    """True when ``new`` keeps every fragment of ``old`` unchanged and adds later ones."""
-    if any(new.get(fragment) != state for fragment, state in old.items()):
-        return False
-    newest = max(old, default=-1)
-    return all(fragment > newest for fragment in new if fragment not in old)
+def _fragment_changes(
+    old: dict[int, FragmentState], new: dict[int, FragmentState]
+) -> tuple[set[int], list[int], list[int]]:
+    """How a table's fragments moved: ids whose rows are all gone (dropped or rewritten),
+    fragments that only lost rows, and fragments to add (new or rewritten)."""
+    gone = {f for f, state in old.items() if f not in new or new[f][:2] != state[:2]}
+    trimmed = [f for f, state in old.items() if f not in gone and new[f] != state]
+    added = [f for f in new if f not in old or f in gone]
+    return gone, trimmed, added

@@ -92,6 +92,9 @@ class System:
     def open(self) -> None:
         raise NotImplementedError
 
+    def warm(self) -> None:
+        """After the first query, load what the system keeps in memory (timed apart)."""
+
     def sweep(self) -> list[Params]:
         """Search settings from fast to accurate."""
         return [{}]

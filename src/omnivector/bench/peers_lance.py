@@ -12,7 +12,7 @@ import numpy as np
 
 from .peers_base import TABLE, Batch, Params, System, ids_of
 
-__all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "Pylance"]
+__all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "OmnivectorResident", "Pylance"]
 
 
 def _lance_sweep(config: dict[str, Any]) -> list[Params]:
@@ -113,6 +113,28 @@ class OmnivectorFlat(Omnivector):
     def sweep(self) -> list[Params]:
         nprobes, k = int(self.config["nprobes"]), int(self.config["k"])
         return [{"nprobes": nprobes, "ef": ef} for ef in self.config["ef_sweep"] if ef >= k]
+
+
+class OmnivectorResident(Omnivector):
+    """omnivector with resident graphs: unfiltered vector queries from an in-memory HNSW graph
+    (filtered ones from the same Lance index as ``omnivector``)."""
+
+    name = "omnivector-resident"
+    knob = "ef (resident graph)"
+
+    def open(self) -> None:
+        import omnivector as ov
+
+        self.store = ov.VectorStore(self.path, resident=ov.ResidentConfig())
+        self.table = self.store.table(TABLE)
+
+    def warm(self) -> None:
+        if not self.table.load_resident():
+            raise RuntimeError("the resident graph did not load")
+
+    def sweep(self) -> list[Params]:
+        k = int(self.config["k"])
+        return [{"ef": ef} for ef in self.config["ef_sweep"] if ef >= k]
 
 
 class Pylance(System):

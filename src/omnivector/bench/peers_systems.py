@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .peers_base import Batch, Params, System
-from .peers_lance import LanceDB, Omnivector, OmnivectorFlat, Pylance
+from .peers_lance import LanceDB, Omnivector, OmnivectorFlat, OmnivectorResident, Pylance
 from .peers_others import Chroma, Faiss, Hnswlib, Numpy, Qdrant
 
 __all__ = ["SYSTEMS", "Batch", "System", "available", "main", "missing_modules"]
@@ -35,6 +35,7 @@ SYSTEMS: dict[str, type[System]] = {
     for cls in (
         Omnivector,
         OmnivectorFlat,
+        OmnivectorResident,
         Pylance,
         Numpy,
         LanceDB,
@@ -174,6 +175,9 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
     first_query_ms = (time.perf_counter() - start) * 1000.0
     if not first:
         raise RuntimeError(f"{system.name} returned no hits for the first query")
+    start = time.perf_counter()
+    system.warm()
+    warm_s = time.perf_counter() - start
 
     curve: list[dict[str, Any]] = []
     for params in system.sweep():
@@ -204,6 +208,7 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
     system.close()
     return {
         "first_query_ms": first_query_ms,
+        "warm_s": warm_s,
         "curve": curve,
         "operating_point": {**chosen, "meets_target": bool(reaching)},
         "filtered": filtered,
