@@ -42,7 +42,7 @@ _ROWADDR = "_rowaddr"
 Precision = Literal["f32", "f16"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResidentConfig:
     """In-memory HNSW graphs for fast unfiltered vector queries.
 
