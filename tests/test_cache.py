@@ -149,6 +149,20 @@ def test_quiet_local_table_is_not_listed_on_every_call(tmp_path: Path) -> None:
         assert store.table("t").count() == 1
 
 
+def test_a_table_created_again_elsewhere_at_the_same_version_is_seen(tmp_path: Path) -> None:
+    with _store(tmp_path) as reader, _store(tmp_path) as writer:
+        reader.create_table("t").add([_doc("old")])
+        time.sleep(0.15)
+        reader.open_dataset("t")
+        reader.open_dataset("t")  # a trusted stamp for the old table
+        version = reader.table("t").version
+        writer.drop_table("t")
+        writer.create_table("t").add([_doc("new")])
+        table = reader.table("t")
+        assert table.version == version  # same version number, other contents
+        assert [d["id"] for d in table.iter_documents(include_vector=False)] == ["new"]
+
+
 def test_session_stays_within_its_byte_budgets(tmp_path: Path) -> None:
     budget = 2 << 20
     with _store(

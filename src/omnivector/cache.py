@@ -141,7 +141,9 @@ class DatasetCache:
         stamp = self._stamp(dataset)
         if stamp is not None and stamp == entry.stamp:
             return dataset  # no commit since the handle was last found current
-        if dataset.latest_version != dataset.version:
+        # a trusted stamp that moved means a commit: a newer version, or the table dropped
+        # and created again by another process, up to the same version number
+        if entry.stamp is not None or dataset.latest_version != dataset.version:
             with self._lock:
                 self._refreshes += 1
             return self._open(name)
