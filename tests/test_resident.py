@@ -264,3 +264,23 @@ def test_graph_follows_a_mix_of_writes_like_an_exact_search(
             distances = np.sqrt(((matrix - query) ** 2).sum(axis=1))
             truth = [names[i] for i in np.argsort(distances)[:5]]
             assert hits.ids == truth, step
+
+
+def test_a_table_created_again_elsewhere_is_not_served_from_the_old_graph(
+    resident_store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    first = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    table = resident_store.create_table("t", fields=CATEGORY)
+    table.add(arrow_docs(first))
+    assert table.load_resident(timeout=60)
+    version = table.version
+    second = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    with ov.VectorStore(resident_store.path) as other:  # another process, in effect
+        other.drop_table("t")
+        other.create_table("t", dimension=DIM, fields=CATEGORY).add(arrow_docs(second, start=ROWS))
+    assert table.version == version  # the same version number, other rows
+    assert table.search(second[3], k=1).ids == [f"d{ROWS + 3}"]
+    assert table.load_resident(timeout=60)
+    before = _answered(resident_store)
+    assert table.search(second[3], k=1).ids == [f"d{ROWS + 3}"]
+    assert _answered(resident_store) == before + 1

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from .errors import InvalidInputError
 from .schema import TableSpec, vectors_to_numpy
+from .stored_ids import VersionKey, version_key
 
 __all__ = ["ResidentConfig", "ResidentGraph", "ResidentGraphs", "ResidentInfo"]
 
@@ -141,7 +142,9 @@ class ResidentGraph:
     def __init__(self, spec: TableSpec, config: ResidentConfig) -> None:
         self.spec = spec
         self.config = config
-        self.version: int | None = None  # None while the graph is being changed
+        # the table state it answers for (version and commit time: a table dropped and
+        # created again reaches the same version numbers); None while being changed
+        self.version: VersionKey | None = None
         self.fragments: dict[int, FragmentState] = {}
         faiss = self._faiss = _faiss()
         # cosine is inner product on unit vectors; Lance's l2 distance is squared, as FAISS's
@@ -221,7 +224,7 @@ class ResidentGraph:
         if added:
             self.extend(dataset, [by_id[f] for f in added], stop)
 
-    def publish(self, version: int, fragments: dict[int, FragmentState]) -> None:
+    def publish(self, version: VersionKey, fragments: dict[int, FragmentState]) -> None:
         selector, bits = None, None
         if not self.alive.all():
             bits = np.packbits(self.alive, bitorder="little")
@@ -236,7 +239,7 @@ class ResidentGraph:
             self.version = None
 
     def search(
-        self, vector: np.ndarray, k: int, version: int, ef: int | None
+        self, vector: np.ndarray, k: int, version: VersionKey, ef: int | None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Graph positions and Lance-style distances of the k nearest, or None if the graph
         is not at ``version``."""
@@ -262,8 +265,8 @@ class ResidentGraphs:
     def __init__(self, config: ResidentConfig) -> None:
         self.config = config
         self._graphs: OrderedDict[str, ResidentGraph] = OrderedDict()
-        self._loading: dict[str, Future[ResidentGraph | None]] = {}
-        self._refused: dict[str, int] = {}  # table -> version too small or too large to load
+        self._loading: dict[str, Future[bool]] = {}
+        self._refused: dict[str, VersionKey] = {}  # table -> state too small or large to load
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="omnivector-resident")
@@ -271,7 +274,7 @@ class ResidentGraphs:
 
     def graph(self, key: str, dataset: lance.LanceDataset, spec: TableSpec) -> ResidentGraph | None:
         """The graph of ``key`` at the dataset's version, or None (and a load starts)."""
-        version = int(dataset.version)
+        version = version_key(dataset)
         with self._lock:
             graph = self._graphs.get(key)
             if graph is not None and graph.version == version:
@@ -297,22 +300,27 @@ class ResidentGraphs:
         timeout: float | None = None,
     ) -> ResidentGraph | None:
         """Bring ``key``'s graph to the dataset's version and wait for it."""
-        version = int(dataset.version)
-        with self._lock:
-            graph = self._graphs.get(key)
-            if graph is not None and graph.version == version:
-                return graph
-            future = self._start_load(key, dataset, spec, version)
-        return future.result(timeout) if future is not None else None
+        version = version_key(dataset)
+        while True:
+            with self._lock:
+                graph = self._graphs.get(key)
+                if graph is not None and graph.version == version:
+                    return graph
+                future = self._start_load(key, dataset, spec, version)
+            # False: refused (size) or failed; True may be an earlier version's load that
+            # was running already, so look again
+            if future is None or not future.result(timeout):
+                return None
 
     def _start_load(
-        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: int
-    ) -> Future[ResidentGraph | None] | None:
+        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: VersionKey
+    ) -> Future[bool] | None:
         if self._refused.get(key) == version:
             return None
         pending = self._loading.get(key)
         if pending is not None and not pending.done():
             return pending
+        self._loading = {name: f for name, f in self._loading.items() if not f.done()}
         try:
             future = self._worker.submit(self._load, key, dataset, spec, version)
         except RuntimeError:  # the store is closing
@@ -321,22 +329,25 @@ class ResidentGraphs:
         return future
 
     def _load(
-        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: int
-    ) -> ResidentGraph | None:
+        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: VersionKey
+    ) -> bool:
+        """Whether the graph of ``key`` reached ``version``."""
         try:
             return self._bring_up_to_date(key, dataset, spec, version)
         except _StoppedError:
-            return None
+            return False
         except Exception:  # a failed load leaves queries with Lance, which is always right
             log.exception("loading the resident graph of %s failed", key)
             self.discard(key)
-            return None
+            return False
 
     def _bring_up_to_date(
-        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: int
-    ) -> ResidentGraph | None:
+        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: VersionKey
+    ) -> bool:
         # a private handle at exactly this version: the pooled one may move under the scan
-        snapshot = dataset.checkout_version(version)
+        snapshot = dataset.checkout_version(version[0])
+        if version_key(snapshot) != version:  # the table was dropped and created again
+            return False
         rows = snapshot.count_rows()
         if rows < self.config.min_rows or (
             rows * self.config.row_bytes(spec.dimension) > self.config.max_bytes
@@ -344,7 +355,7 @@ class ResidentGraphs:
             with self._lock:
                 self._refused[key] = version
                 self._graphs.pop(key, None)
-            return None
+            return False
         fragments = _fragment_state(snapshot)
         with self._lock:
             graph = self._graphs.get(key)
@@ -360,8 +371,8 @@ class ResidentGraphs:
             self._graphs[key] = graph
             self._graphs.move_to_end(key)
             self._evict_over_budget(keep=key)
-        log.debug("resident graph of %s at version %d: %d rows", key, version, graph.rows)
-        return graph
+        log.debug("resident graph of %s at version %d: %d rows", key, version[0], graph.rows)
+        return True
 
     def _evict_over_budget(self, keep: str) -> None:
         total = sum(g.nbytes for g in self._graphs.values())

@@ -26,6 +26,7 @@ from .fusion import Fusion
 from .resident import ResidentGraph
 from .results import Hit
 from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
+from .stored_ids import version_key
 
 __all__ = [
     "HYBRID_TEXT_DEPTH",
@@ -305,7 +306,7 @@ def resident_search(
 ) -> list[Hit] | None:
     """Nearest neighbours from the table's in-memory graph; None if it is not at the
     dataset's version (the caller then asks Lance)."""
-    version = int(dataset.version)
+    version = version_key(dataset)
     found = graph.search(query.vector, query.k, version, ef)
     if found is None:
         return None
@@ -314,7 +315,7 @@ def resident_search(
         table = pa.table({"id": graph.ids.take(pa.array(positions))})
     else:
         table = dataset._take_rows(graph.addresses[positions].tolist(), columns=columns)
-        if int(dataset.version) != version:  # the pooled handle moved: addresses may be stale
+        if version_key(dataset) != version:  # the pooled handle moved: addresses may be stale
             return None
     table = table.append_column(_DISTANCE, pa.array(distances, pa.float32()))
     return _vector_hits(table, spec)
