@@ -272,8 +272,8 @@ class ResidentGraphs:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="omnivector-resident")
         self._answered = self._passed = self._loads = 0
 
-    def graph(self, key: str, dataset: lance.LanceDataset, spec: TableSpec) -> ResidentGraph | None:
-        """The graph of ``key`` at the dataset's version, or None (and a load starts)."""
+    def graph(self, key: str, dataset: lance.LanceDataset) -> ResidentGraph | None:
+        """The graph of ``key`` at the dataset's version, or None."""
         version = version_key(dataset)
         with self._lock:
             graph = self._graphs.get(key)
@@ -281,8 +281,12 @@ class ResidentGraphs:
                 self._graphs.move_to_end(key)
                 return graph
             self._passed += 1
-            self._start_load(key, dataset, spec, version)
         return None
+
+    def refresh(self, key: str, dataset: lance.LanceDataset, spec: TableSpec) -> None:
+        """Start bringing ``key``'s graph to the dataset's version, unless that is under way."""
+        with self._lock:
+            self._start_load(key, dataset, spec, version_key(dataset))
 
     def count(self, answered: bool) -> None:
         with self._lock:

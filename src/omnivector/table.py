@@ -401,18 +401,18 @@ class Table:
     ) -> list[Hit]:
         """From the resident graph when it can answer (see omnivector.resident), else Lance."""
         graphs = self._store.resident
-        if graphs is not None and self._view is None and not query.exact and where.is_empty:
-            graph = graphs.graph(self.name, dataset, self.spec)
-            hits = (
-                None
-                if graph is None
-                else resident_search(dataset, self.spec, graph, query, ef, columns)
-            )
-            if graph is not None:
-                graphs.count(answered=hits is not None)
+        if graphs is None or self._view is not None or query.exact or not where.is_empty:
+            return vector_search(dataset, self.spec, query, where, columns)
+        graph = graphs.graph(self.name, dataset)
+        if graph is not None:
+            hits = resident_search(dataset, self.spec, graph, query, ef, columns)
+            graphs.count(answered=hits is not None)
             if hits is not None:
                 return hits
-        return vector_search(dataset, self.spec, query, where, columns)
+        hits = vector_search(dataset, self.spec, query, where, columns)
+        # after the answer: a load started first would compete with this query
+        graphs.refresh(self.name, dataset, self.spec)
+        return hits
 
     def load_resident(self, *, timeout: float | None = None) -> bool:
         """Load (or bring up to date) this table's in-memory graph and wait for it.
