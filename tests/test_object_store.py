@@ -46,7 +46,7 @@ def test_end_to_end(location: tuple[str, dict[str, str]]) -> None:
         }
         for i in range(300)
     ]
-    with _open(location) as store:
+    with _open(location, resident=ov.ResidentConfig(min_rows=0)) as store:
         table = store.create_table("docs", fields={"c": "string"})
         table.add(docs)
         assert store.table_names() == ["docs"] and "docs" in store
@@ -59,6 +59,10 @@ def test_end_to_end(location: tuple[str, dict[str, str]]) -> None:
         build = table.create_index(kind="IVF_FLAT", num_partitions=2, background=True)
         assert isinstance(build, ov.IndexBuild) and build.result(timeout=120) is not None
         assert table.search(docs[42]["vector"], k=1).ids == ["42"]
+        assert table.load_resident(timeout=120)
+        assert table.search(docs[43]["vector"], k=1).ids == ["43"]
+        resident = store.resident_info()
+        assert resident is not None and resident.answered == 1 and resident.tables == {"docs": 299}
         table.compact()
         table.cleanup()
         assert table.stats().rows == 299 and table.health().total_bytes > 0
