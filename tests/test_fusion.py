@@ -186,7 +186,8 @@ def test_hybrid_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     latency = result["latency"]
     assert latency["omnivector"]["hybrid"]["p50_ms"] > 0
     assert latency["queries"] == 100
-    for system in ("omnivector", "pylance"):
+    assert latency["resident_answered"] == 2 * (100 + 5)  # vector and hybrid, with warm-up
+    for system in ("omnivector", "omnivector-resident", "pylance"):
         assert {"text", "vector", "hybrid"} <= set(latency[system])
         assert latency[system]["hybrid"]["count"] == 100
         assert latency[system]["hybrid_vs_slower_part"] > 0
