@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ ROWS = 2_000
 CATEGORY = {"category": "string"}
 
 
-def _open(path: Path, **config: int) -> ov.VectorStore:
+def _open(path: Path, **config: Any) -> ov.VectorStore:
     return ov.VectorStore(
         path,
         dimension=DIM,
@@ -28,6 +29,16 @@ def _open(path: Path, **config: int) -> ov.VectorStore:
 def resident_store(tmp_path: Path) -> Iterator[ov.VectorStore]:
     with _open(tmp_path / "store") as store:
         yield store
+
+
+def _filled(
+    store: ov.VectorStore, rng: np.random.Generator, *, metric: str = "cosine"
+) -> tuple[ov.Table, np.ndarray]:
+    """Table "t" with ROWS random documents d0..; returns it and their vectors."""
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    table = store.create_table("t", metric=metric, fields=CATEGORY)
+    table.add(arrow_docs(vectors))
+    return table, vectors
 
 
 def _distances(matrix: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
@@ -49,9 +60,7 @@ def _answered(store: ov.VectorStore) -> int:
 def test_graph_answers_match_exact_search(
     resident_store: ov.VectorStore, rng: np.random.Generator, metric: str
 ) -> None:
-    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
-    table = resident_store.create_table("t", metric=metric, fields=CATEGORY)
-    table.add(arrow_docs(vectors))
+    table, vectors = _filled(resident_store, rng, metric=metric)
     assert table.load_resident(timeout=60) is True
     recall = []
     for query in rng.standard_normal((20, DIM)).astype(np.float32):
@@ -73,9 +82,7 @@ def test_graph_answers_match_exact_search(
 def test_queries_before_the_load_go_to_lance_and_start_it(
     resident_store: ov.VectorStore, rng: np.random.Generator
 ) -> None:
-    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
-    table = resident_store.create_table("t", fields=CATEGORY)
-    table.add(arrow_docs(vectors))
+    table, vectors = _filled(resident_store, rng)
     assert table.search(vectors[3], k=1).ids == ["d3"]  # answered by Lance, load started
     info = resident_store.resident_info()
     assert info is not None and info.answered == 0 and info.passed_to_lance == 1
@@ -88,9 +95,7 @@ def test_queries_before_the_load_go_to_lance_and_start_it(
 def test_writes_are_seen_at_once_and_the_graph_follows(
     resident_store: ov.VectorStore, rng: np.random.Generator
 ) -> None:
-    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
-    table = resident_store.create_table("t", fields=CATEGORY)
-    table.add(arrow_docs(vectors))
+    table, vectors = _filled(resident_store, rng)
     assert table.load_resident(timeout=60)
     probe = rng.standard_normal(DIM).astype(np.float32)
 
@@ -127,9 +132,7 @@ def test_writes_are_seen_at_once_and_the_graph_follows(
 def test_filtered_exact_and_old_version_queries_go_to_lance(
     resident_store: ov.VectorStore, rng: np.random.Generator
 ) -> None:
-    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
-    table = resident_store.create_table("t", fields=CATEGORY)
-    table.add(arrow_docs(vectors))
+    table, vectors = _filled(resident_store, rng)
     version = table.version
     assert table.load_resident(timeout=60)
     before = _answered(resident_store)
@@ -146,9 +149,7 @@ def test_filtered_exact_and_old_version_queries_go_to_lance(
 def test_hybrid_search_takes_its_vector_leg_from_the_graph(
     resident_store: ov.VectorStore, rng: np.random.Generator
 ) -> None:
-    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
-    table = resident_store.create_table("t", fields=CATEGORY)
-    table.add(arrow_docs(vectors))
+    table, vectors = _filled(resident_store, rng)
     table.create_fts_index()  # a new version: built before the graph is loaded
     assert table.load_resident(timeout=60)
     before = _answered(resident_store)
@@ -269,9 +270,7 @@ def test_graph_follows_a_mix_of_writes_like_an_exact_search(
 def test_a_table_created_again_elsewhere_is_not_served_from_the_old_graph(
     resident_store: ov.VectorStore, rng: np.random.Generator
 ) -> None:
-    first = rng.standard_normal((ROWS, DIM)).astype(np.float32)
-    table = resident_store.create_table("t", fields=CATEGORY)
-    table.add(arrow_docs(first))
+    table, _ = _filled(resident_store, rng)
     assert table.load_resident(timeout=60)
     version = table.version
     second = rng.standard_normal((ROWS, DIM)).astype(np.float32)
