@@ -162,6 +162,7 @@ class ResidentGraph:
         self.alive = np.empty(0, np.bool_)
         self._selector: Any = None  # FAISS's filter of live positions, None when all are
         self._selected_bits: np.ndarray | None = None  # the bitmap the selector points into
+        self._params: dict[int, Any] = {}  # search parameters by ef, with the selector
         self._lock = threading.Lock()
 
     @property
@@ -232,6 +233,7 @@ class ResidentGraph:
         with self._lock:
             self.version, self.fragments = version, fragments
             self._selector, self._selected_bits = selector, bits
+            self._params = {}
 
     def retire(self) -> None:
         """Stop answering (waits for queries in flight) before the graph is changed."""
@@ -248,9 +250,11 @@ class ResidentGraph:
         with self._lock:
             if self.version != version:
                 return None
-            params = self._faiss.SearchParametersHNSW(efSearch=depth)
-            if self._selector is not None:
-                params.sel = self._selector
+            params = self._params.get(depth)
+            if params is None:  # read-only during searches, so shared by all of them
+                params = self._params[depth] = self._faiss.SearchParametersHNSW(efSearch=depth)
+                if self._selector is not None:
+                    params.sel = self._selector
             distances, positions = self.index.search(query, k, params=params)
         found = positions[0] >= 0
         nearest = distances[0][found]

@@ -177,14 +177,18 @@ def lance_distances(matrix: np.ndarray, query: np.ndarray, metric: str) -> np.nd
 
 
 def _vector_hits(table: pa.Table, spec: TableSpec) -> list[Hit]:
-    # plain floats: numpy costs more than it saves on k values
-    distances = [float(d) for d in table.column(_DISTANCE).to_pylist()]
-    if spec.metric == "l2":
-        distances = [math.sqrt(max(d, 0.0)) for d in distances]
-        scores = [1.0 / (1.0 + d) for d in distances]
-    else:
-        scores = [1.0 - d for d in distances]
+    distances, scores = _distances_and_scores(table.column(_DISTANCE).to_pylist(), spec.metric)
     return _hits(table, spec, scores, distance=distances)
+
+
+def _distances_and_scores(lance_distances: list[Any], metric: str) -> tuple[list[float], ...]:
+    """Reported distances and scores from Lance's (squared L2, 1 - cosine, 1 - dot)."""
+    # plain floats: numpy costs more than it saves on k values
+    distances = [float(d) for d in lance_distances]
+    if metric == "l2":
+        distances = [math.sqrt(max(d, 0.0)) for d in distances]
+        return distances, [1.0 / (1.0 + d) for d in distances]
+    return distances, [1.0 - d for d in distances]
 
 
 def text_search(
@@ -310,14 +314,15 @@ def resident_search(
     found = graph.search(query.vector, query.k, version, ef)
     if found is None:
         return None
-    positions, distances = found
-    if columns == ["id"]:
-        table = pa.table({"id": graph.ids.take(pa.array(positions))})
-    else:
-        table = dataset._take_rows(graph.addresses[positions].tolist(), columns=columns)
-        if version_key(dataset) != version:  # the pooled handle moved: addresses may be stale
-            return None
-    table = table.append_column(_DISTANCE, pa.array(distances, pa.float32()))
+    positions, found_distances = found
+    if columns == ["id"]:  # from memory alone: the hot path of a resident table
+        ids = graph.ids.take(pa.array(positions)).to_pylist()
+        distances, scores = _distances_and_scores(found_distances.tolist(), spec.metric)
+        return [Hit(i, s, distance=d) for i, s, d in zip(ids, scores, distances, strict=True)]
+    table = dataset._take_rows(graph.addresses[positions].tolist(), columns=columns)
+    if version_key(dataset) != version:  # the pooled handle moved: addresses may be stale
+        return None
+    table = table.append_column(_DISTANCE, pa.array(found_distances, pa.float32()))
     return _vector_hits(table, spec)
 
 
