@@ -63,7 +63,7 @@ class ResidentConfig:
     min_rows: int = 1_000
     precision: Precision = "f32"
     connectivity: int = 16
-    expansion_add: int = 64
+    expansion_add: int = 128
     expansion_search: int = 128
 
     def __post_init__(self) -> None:
@@ -157,7 +157,9 @@ class ResidentGraph:
         else:
             self.index = faiss.IndexHNSWFlat(spec.dimension, config.connectivity, metric)
         self.index.hnsw.efConstruction = config.expansion_add
-        self.ids: pa.Array = pa.array([], pa.string())
+        # ids as one UTF-8 buffer and offsets: compact, and slicing k of them beats Arrow's take
+        self._id_bytes = b""
+        self._id_offsets = np.zeros(1, np.int64)
         self.addresses = np.empty(0, np.uint64)
         self.alive = np.empty(0, np.bool_)
         self._selector: Any = None  # FAISS's filter of live positions, None when all are
@@ -176,7 +178,13 @@ class ResidentGraph:
     @property
     def nbytes(self) -> int:
         graph = len(self.addresses) * self.config.row_bytes(self.spec.dimension)
-        return graph + self.ids.nbytes + self.addresses.nbytes + self.alive.nbytes
+        ids = len(self._id_bytes) + self._id_offsets.nbytes
+        return graph + ids + self.addresses.nbytes + self.alive.nbytes
+
+    def ids_at(self, positions: np.ndarray) -> list[str]:
+        """The ids at graph positions."""
+        data, offsets = self._id_bytes, self._id_offsets
+        return [data[offsets[p] : offsets[p + 1]].decode() for p in positions.tolist()]
 
     def _prepared(self, vectors: np.ndarray) -> np.ndarray:
         if self.spec.metric != "cosine":
@@ -188,7 +196,7 @@ class ResidentGraph:
         self, dataset: lance.LanceDataset, fragments: list[Any] | None, stop: threading.Event
     ) -> None:
         """Add the rows of ``fragments`` (all when None) read from ``dataset``."""
-        ids: list[pa.Array] = [self.ids]
+        ids: list[pa.Array] = []
         addresses: list[np.ndarray] = [self.addresses]
         for batch in _scan(dataset, ["id", "vector"], fragments):
             if stop.is_set():
@@ -197,7 +205,16 @@ class ResidentGraph:
             self.index.add(self._prepared(vectors))
             ids.append(batch.column("id"))
             addresses.append(batch.column(_ROWADDR).to_numpy().astype(np.uint64))
-        self.ids = pa.concat_arrays(ids)
+        if ids:
+            added = pa.concat_arrays(ids).cast(pa.large_string())
+            _, offsets, data = added.buffers()
+            start = added.offset
+            ends = np.frombuffer(offsets, np.int64)[start : start + len(added) + 1]
+            base = int(ends[0])
+            self._id_offsets = np.concatenate(
+                [self._id_offsets, ends[1:] - base + len(self._id_bytes)]
+            )
+            self._id_bytes += data.to_pybytes()[base : int(ends[-1])]
         self.addresses = np.concatenate(addresses)
         self.alive = np.concatenate(
             [self.alive, np.ones(len(self.addresses) - len(self.alive), np.bool_)]
@@ -246,7 +263,10 @@ class ResidentGraph:
         """Graph positions and Lance-style distances of the k nearest, or None if the graph
         is not at ``version``."""
         depth = max(ef or self.config.expansion_search, k)
-        query = self._prepared(vector.reshape(1, -1))
+        query = np.asarray(vector, np.float32).reshape(1, -1)
+        if self.spec.metric == "cosine":
+            norm = float(np.sqrt(query[0] @ query[0]))
+            query = query / norm if norm > 0 else query
         with self._lock:
             if self.version != version:
                 return None
@@ -276,14 +296,16 @@ class ResidentGraphs:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="omnivector-resident")
         self._answered = self._passed = self._loads = 0
 
-    def graph(self, key: str, dataset: lance.LanceDataset) -> ResidentGraph | None:
-        """The graph of ``key`` at the dataset's version, or None."""
+    def graph(
+        self, key: str, dataset: lance.LanceDataset
+    ) -> tuple[ResidentGraph, VersionKey] | None:
+        """The graph of ``key`` at the dataset's version, and that version; or None."""
         version = version_key(dataset)
         with self._lock:
             graph = self._graphs.get(key)
             if graph is not None and graph.version == version:
                 self._graphs.move_to_end(key)
-                return graph
+                return graph, version
             self._passed += 1
         return None
 

@@ -26,7 +26,7 @@ from .fusion import Fusion
 from .resident import ResidentGraph
 from .results import Hit
 from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
-from .stored_ids import version_key
+from .stored_ids import VersionKey, version_key
 
 __all__ = [
     "HYBRID_TEXT_DEPTH",
@@ -304,19 +304,19 @@ def resident_search(
     dataset: lance.LanceDataset,
     spec: TableSpec,
     graph: ResidentGraph,
+    version: VersionKey,
     query: VectorQuery,
     ef: int | None,
     columns: list[str],
 ) -> list[Hit] | None:
-    """Nearest neighbours from the table's in-memory graph; None if it is not at the
-    dataset's version (the caller then asks Lance)."""
-    version = version_key(dataset)
+    """Nearest neighbours from the table's in-memory graph; None if it is no longer at the
+    dataset's ``version`` (the caller then asks Lance)."""
     found = graph.search(query.vector, query.k, version, ef)
     if found is None:
         return None
     positions, found_distances = found
     if columns == ["id"]:  # from memory alone: the hot path of a resident table
-        ids = graph.ids.take(pa.array(positions)).to_pylist()
+        ids = graph.ids_at(positions)
         distances, scores = _distances_and_scores(found_distances.tolist(), spec.metric)
         return [Hit(i, s, distance=d) for i, s, d in zip(ids, scores, distances, strict=True)]
     table = dataset._take_rows(graph.addresses[positions].tolist(), columns=columns)

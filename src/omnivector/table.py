@@ -403,9 +403,9 @@ class Table:
         graphs = self._store.resident
         if graphs is None or self._view is not None or query.exact or not where.is_empty:
             return vector_search(dataset, self.spec, query, where, columns)
-        graph = graphs.graph(self.name, dataset)
-        if graph is not None:
-            hits = resident_search(dataset, self.spec, graph, query, ef, columns)
+        current = graphs.graph(self.name, dataset)
+        if current is not None:
+            hits = resident_search(dataset, self.spec, *current, query, ef, columns)
             graphs.count(answered=hits is not None)
             if hits is not None:
                 return hits
