@@ -180,3 +180,16 @@ def test_duplicate_ids_are_found_whichever_way_they_are_checked(
     assert tbl.count() == 400
     tbl.add(docs[:-1])
     assert tbl.count() == 400 + batch - 1
+
+
+def test_systems_can_be_chosen_and_unknown_ones_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chosen: list[str] = []
+    monkeypatch.setattr(peers, "run_peers", lambda ctx, **kw: chosen.extend(kw["systems"]))
+    monkeypatch.setenv("OMNIVECTOR_BENCH_SYSTEMS", "omnivector-resident,hnswlib")
+    peers.run(BenchContext(quick=True, echo=lambda _: None))
+    assert chosen == ["omnivector-resident", "hnswlib"]
+    monkeypatch.setenv("OMNIVECTOR_BENCH_SYSTEMS", "omnivector,nope")
+    with pytest.raises(ov.InvalidInputError, match=r"unknown systems \['nope'\]"):
+        peers.run(BenchContext(quick=True, echo=lambda _: None))

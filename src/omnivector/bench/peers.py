@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidInputError
 from ..indexing import AUTO_VECTOR_KIND, QUERY_DEFAULTS, _vector_defaults
 from .common import BenchContext, format_table
 from .data import brute_force_topk, clustered_vectors, glove, glove_root
@@ -80,7 +81,15 @@ def default_workloads(quick: bool) -> list[Workload]:
 
 
 def run(ctx: BenchContext) -> dict[str, Any]:
-    return run_peers(ctx, workloads=default_workloads(ctx.quick), systems=list(SYSTEMS))
+    # e.g. OMNIVECTOR_BENCH_SYSTEMS=omnivector-resident,hnswlib for a run of those alone
+    wanted = os.environ.get("OMNIVECTOR_BENCH_SYSTEMS")
+    systems = wanted.split(",") if wanted else list(SYSTEMS)
+    unknown = sorted(set(systems) - set(SYSTEMS))
+    if unknown:
+        raise InvalidInputError(
+            f"OMNIVECTOR_BENCH_SYSTEMS names unknown systems {unknown}; known: {list(SYSTEMS)}"
+        )
+    return run_peers(ctx, workloads=default_workloads(ctx.quick), systems=systems)
 
 
 def run_peers(
