@@ -187,10 +187,12 @@ class ResidentGraph:
         return [data[offsets[p] : offsets[p + 1]].decode() for p in positions.tolist()]
 
     def _prepared(self, vectors: np.ndarray) -> np.ndarray:
+        """Rows as FAISS takes them: contiguous float32, unit length for cosine."""
+        vectors = np.ascontiguousarray(vectors, np.float32)
         if self.spec.metric != "cosine":
-            return np.ascontiguousarray(vectors, np.float32)
+            return vectors
         norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-        return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), np.float32)
+        return vectors / np.where(norms > 0, norms, 1.0)
 
     def extend(
         self, dataset: lance.LanceDataset, fragments: list[Any] | None, stop: threading.Event
@@ -263,10 +265,7 @@ class ResidentGraph:
         """Graph positions and Lance-style distances of the k nearest, or None if the graph
         is not at ``version``."""
         depth = max(ef or self.config.expansion_search, k)
-        query = np.asarray(vector, np.float32).reshape(1, -1)
-        if self.spec.metric == "cosine":
-            norm = float(np.sqrt(query[0] @ query[0]))
-            query = query / norm if norm > 0 else query
+        query = self._prepared(vector.reshape(1, -1))
         with self._lock:
             if self.version != version:
                 return None

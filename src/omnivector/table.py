@@ -418,7 +418,8 @@ class Table:
         """Load (or bring up to date) this table's in-memory graph and wait for it.
 
         False when the table is below ``ResidentConfig.min_rows`` or its graph would not fit
-        in ``max_bytes``. Needs ``VectorStore(..., resident=ResidentConfig())``.
+        in ``max_bytes``; ``TimeoutError`` after ``timeout`` seconds (the load goes on).
+        Needs ``VectorStore(..., resident=ResidentConfig())``.
         """
         graphs = self._store.resident
         if graphs is None:
