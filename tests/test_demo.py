@@ -47,6 +47,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "Loaded 600 docstrings" in output
     assert "Index build succeeded" in output
     assert "B/row" in output
+    assert "Resident graph of 600 rows loaded" in output
     with ov.VectorStore(tmp_path / "demo") as store:
         assert store.table("stdlib").count() == 600
         kinds = {i.kind for i in store.table("stdlib").indexes()}
