@@ -285,3 +285,22 @@ def test_a_table_created_again_elsewhere_is_not_served_from_the_old_graph(
     before = _answered(resident_store)
     assert table.search(second[3], k=1).ids == [f"d{ROWS + 3}"]
     assert _answered(resident_store) == before + 1
+
+
+def test_a_table_storing_float16_vectors_is_served(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    with ov.VectorStore(
+        tmp_path / "s",
+        dimension=DIM,
+        storage=ov.StorageOptions(vector_dtype="float16"),
+        resident=ov.ResidentConfig(min_rows=0),
+    ) as store:
+        table = store.create_table("t", fields=CATEGORY)
+        table.add(arrow_docs(vectors))
+        assert table.load_resident(timeout=60)
+        hit = table.search(vectors[7], k=1, columns=["id", "vector"])[0]
+        assert hit.id == "d7" and hit.vector is not None
+        np.testing.assert_allclose(hit.vector, vectors[7], atol=1e-2)
+        assert _answered(store) == 1
