@@ -227,8 +227,10 @@ class ResidentGraph:
         dataset: lance.LanceDataset,
         fragments: dict[int, FragmentState],
         stop: threading.Event,
-    ) -> None:
-        """Mask rows that left the table since the graph's fragments; add new fragments'."""
+    ) -> bool:
+        """Mask rows that left the table since the graph's fragments and add new fragments'
+        rows; False, before any row is added, when masked rows would outnumber live ones
+        (the caller then builds a new graph)."""
         gone, trimmed, added = _fragment_changes(self.fragments, fragments)
         by_id = {f.fragment_id: f for f in dataset.get_fragments()}
         in_fragment = self.addresses >> np.uint64(32)
@@ -241,8 +243,12 @@ class ResidentGraph:
             ]
             still = np.isin(self.addresses, np.concatenate(kept) if kept else [])
             self.alive &= ~(np.isin(in_fragment, trimmed) & ~still)
-        if added:
-            self.extend(dataset, [by_id[f] for f in added], stop)
+        incoming = [by_id[f] for f in added]
+        if self.masked > self.rows + sum(f.count_rows() for f in incoming):
+            return False
+        if incoming:
+            self.extend(dataset, incoming, stop)
+        return True
 
     def publish(self, version: VersionKey, fragments: dict[int, FragmentState]) -> None:
         selector, bits = None, None
@@ -301,12 +307,17 @@ class ResidentGraphs:
         """The graph of ``key`` at the dataset's version, and that version; or None."""
         version = version_key(dataset)
         with self._lock:
-            graph = self._graphs.get(key)
-            if graph is not None and graph.version == version:
+            graph = self._current(key, version)
+            if graph is not None:
                 self._graphs.move_to_end(key)
                 return graph, version
             self._passed += 1
         return None
+
+    def _current(self, key: str, version: VersionKey) -> ResidentGraph | None:
+        """``key``'s graph if it is at ``version`` (the caller holds the lock)."""
+        graph = self._graphs.get(key)
+        return graph if graph is not None and graph.version == version else None
 
     def refresh(self, key: str, dataset: lance.LanceDataset, spec: TableSpec) -> None:
         """Start bringing ``key``'s graph to the dataset's version, unless that is under way."""
@@ -332,8 +343,8 @@ class ResidentGraphs:
         version = version_key(dataset)
         while True:
             with self._lock:
-                graph = self._graphs.get(key)
-                if graph is not None and graph.version == version:
+                graph = self._current(key, version)
+                if graph is not None:
                     return graph
                 future = self._start_load(key, dataset, spec, version)
             # False: refused (size) or failed; True may be an earlier version's load that
@@ -390,8 +401,9 @@ class ResidentGraphs:
             graph = self._graphs.get(key)
         if graph is not None and graph.fragments != fragments:
             graph.retire()
-            graph.follow(snapshot, fragments, self._stopping)
-        if graph is None or graph.masked > graph.rows:
+            if not graph.follow(snapshot, fragments, self._stopping):
+                graph = None
+        if graph is None:
             graph = ResidentGraph(spec, self.config)
             graph.extend(snapshot, None, self._stopping)
         graph.publish(version, fragments)
