@@ -13,7 +13,7 @@ import pytest
 
 import omnivector as ov
 from omnivector.bench import SUITES, BenchContext, peers, run_suite
-from omnivector.bench.peers_systems import SYSTEMS
+from omnivector.bench.peers_systems import SYSTEMS, qps_at_recall
 from tests.conftest import DIM, FIELDS, make_docs
 
 TINY = peers.Workload(
@@ -124,7 +124,8 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
             "build": {"ingest_rows_per_s": ingest, "ingest_s": 1.0, "build_s": None,
                       "bytes_per_doc": 100.0},
             "query": {"operating_point": point, "filtered": {"p50_ms": p50},
-                      "rss_bytes": 2**20, "first_query_ms": 5.0},
+                      "qps_at_target": 1000 / p50, "rss_bytes": 2**20,
+                      "first_query_ms": 5.0},
         }  # fmt: skip
 
     measured = {"w": {"systems": {"omnivector": entry(100.0, 1.0), "lancedb": entry(50.0, 2.0)}}}
@@ -144,6 +145,17 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
     assert "targets (omnivector-resident): 3/3 met" in peers._verdict_table(
         peers._verdicts(measured)
     )
+
+
+def test_qps_at_target_recall_is_read_off_the_curve_frontier() -> None:
+    def curve(*points: tuple[float, float]) -> list[dict[str, Any]]:
+        return [{"recall": recall, "qps": qps} for recall, qps in points]
+
+    # (0.93, 500) is dominated by (0.96, 700): the crossing lies between 0.90 and 0.96
+    sweep = curve((0.90, 1000.0), (0.93, 500.0), (0.96, 700.0), (0.99, 400.0))
+    assert qps_at_recall(sweep, 0.95) == pytest.approx(750.0)
+    assert qps_at_recall(curve((0.97, 800.0), (0.99, 300.0)), 0.95) == 800.0
+    assert qps_at_recall(curve((0.80, 900.0), (0.90, 600.0)), 0.95) is None
 
 
 # -- the search and ingest paths the benchmark leans on --------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
+from omnivector.resident import locality_order
 from tests.conftest import DIM, arrow_docs
 
 ROWS = 2_000
@@ -234,10 +235,11 @@ def test_graph_follows_a_mix_of_writes_like_an_exact_search(
         next_id += count
 
     add(600)
-    steps = ["add", "delete", "upsert", "add", "compact", "delete", "upsert", "compact"]
+    # "bulk" adds enough rows to be rearranged for locality (see locality_order)
+    steps = ["add", "delete", "upsert", "bulk", "compact", "delete", "upsert", "compact"]
     for step in steps:
-        if step == "add":
-            add(150)
+        if step in ("add", "bulk"):
+            add(150 if step == "add" else 600)
         elif step == "delete":
             doomed = [str(i) for i in rng.choice(sorted(live), 120, replace=False)]
             table.delete(doomed)
@@ -304,3 +306,13 @@ def test_a_table_storing_float16_vectors_is_served(
         assert hit.id == "d7" and hit.vector is not None
         np.testing.assert_allclose(hit.vector, vectors[7], atol=1e-2)
         assert _answered(store) == 1
+
+
+def test_graph_rows_are_stored_neighbours_together(rng: np.random.Generator) -> None:
+    centres = rng.standard_normal((4, DIM)).astype(np.float32) * 10
+    labels = rng.permutation(np.repeat(np.arange(4), 300))
+    points = centres[labels] + rng.standard_normal((len(labels), DIM)).astype(np.float32)
+    order = locality_order(points)
+    assert order is not None and sorted(order.tolist()) == list(range(len(labels)))
+    assert np.count_nonzero(np.diff(labels[order])) == 3  # one run per cluster
+    assert locality_order(points[:300]) is None  # too few rows to rearrange

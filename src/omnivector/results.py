@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
-__all__ = ["Hit", "SearchResults"]
+__all__ = ["Hit", "PendingHits", "SearchResults"]
 
 
 @dataclass(slots=True)
@@ -51,11 +51,35 @@ class Hit:
         return row
 
 
-class SearchResults(Sequence[Hit]):
-    """Hits in rank order (best first)."""
+class PendingHits(Protocol):
+    """Hits not yet made into :class:`Hit` objects, whose ids are cheaper to read alone."""
 
-    def __init__(self, hits: Sequence[Hit]) -> None:
-        self._hits = list(hits)
+    def __len__(self) -> int: ...
+    def ids(self) -> list[str]: ...
+    def hits(self) -> list[Hit]: ...
+
+
+class SearchResults(Sequence[Hit]):
+    """Hits in rank order (best first).
+
+    Results that come with their ids alone (a resident graph's) make their ``Hit`` objects
+    on first use, so reading ``ids`` costs no objects.
+    """
+
+    def __init__(self, hits: Sequence[Hit] | PendingHits) -> None:
+        self._pending: PendingHits | None = None
+        self._made: list[Hit] | None = None
+        if isinstance(hits, Sequence):
+            self._made = list(hits)
+        else:
+            self._pending = hits
+
+    @property
+    def _hits(self) -> list[Hit]:
+        if self._made is None:
+            assert self._pending is not None
+            self._made = self._pending.hits()
+        return self._made
 
     @overload
     def __getitem__(self, index: int) -> Hit: ...
@@ -67,7 +91,7 @@ class SearchResults(Sequence[Hit]):
         return self._hits[index]
 
     def __len__(self) -> int:
-        return len(self._hits)
+        return len(self._pending) if self._made is None else len(self._made)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Hit]:
         return iter(self._hits)
@@ -79,6 +103,8 @@ class SearchResults(Sequence[Hit]):
 
     @property
     def ids(self) -> list[str]:
+        if self._made is None and self._pending is not None:
+            return self._pending.ids()
         return [hit.id for hit in self._hits]
 
     def to_list(self) -> list[dict[str, Any]]:

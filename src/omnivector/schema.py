@@ -424,7 +424,11 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
 
 def query_vector(value: object, dimension: int) -> np.ndarray:
     """Validate a query vector and return it as float32."""
-    array = _vector_to_numpy(value)
+    # the common case, checked first: conversion and its checks cost more than a search
+    if type(value) is np.ndarray and value.dtype == np.float32 and value.ndim == 1:
+        array = value
+    else:
+        array = _vector_to_numpy(value)
     if array.shape[0] != dimension:
         raise DimensionMismatchError(
             f"query vector has length {array.shape[0]}, but the table's dimension is {dimension}"

@@ -23,8 +23,9 @@ import pyarrow as pa
 from .errors import InvalidInputError
 from .filters import CompiledFilter
 from .fusion import Fusion
+from .indexing import query_defaults
 from .resident import ResidentGraph
-from .results import Hit
+from .results import Hit, SearchResults
 from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
 from .stored_ids import VersionKey, version_key
 
@@ -47,7 +48,8 @@ HYBRID_TEXT_DEPTH = 2
 
 @dataclass(frozen=True, slots=True)
 class VectorQuery:
-    """A validated vector query and its ANN knobs."""
+    """A validated vector query and the ANN knobs the caller set (None: the index's
+    defaults, or the resident graph's)."""
 
     vector: np.ndarray
     k: int
@@ -72,6 +74,8 @@ class TextQuery:
 
 def result_columns(spec: TableSpec, requested: Sequence[str] | None) -> list[str]:
     """The stored columns to fetch for hits (``id`` always; ``vector`` only on request)."""
+    if requested == ["id"]:
+        return ["id"]
     available = ["id", "text", "metadata", *spec.fields]
     if requested is None:
         return available
@@ -99,14 +103,17 @@ def vector_search(
         "k": query.k,
         "metric": spec.metric,
     }
+    defaults = query_defaults(dataset)
     for knob in ("nprobes", "ef", "refine_factor"):
         value = getattr(query, knob)
+        if value is None:
+            value = defaults.get(knob)
         if value is not None:
             nearest[knob] = value
-    if query.ef is not None:
+    if "ef" in nearest:
         # Lance rejects ef below the candidates it must return (k * refine_factor),
         # e.g. a large k with the caller's ef
-        nearest["ef"] = max(query.ef, query.k * (query.refine_factor or 1))
+        nearest["ef"] = max(nearest["ef"], query.k * nearest.get("refine_factor", 1))
     table = dataset.to_table(
         columns=[*columns, _DISTANCE],
         nearest=nearest,
@@ -306,24 +313,42 @@ def resident_search(
     graph: ResidentGraph,
     version: VersionKey,
     query: VectorQuery,
-    ef: int | None,
     columns: list[str],
-) -> list[Hit] | None:
+) -> SearchResults | None:
     """Nearest neighbours from the table's in-memory graph; None if it is no longer at the
     dataset's ``version`` (the caller then asks Lance)."""
-    found = graph.search(query.vector, query.k, version, ef)
+    found = graph.search(query.vector, query.k, version, query.ef)
     if found is None:
         return None
     positions, found_distances = found
     if columns == ["id"]:  # from memory alone: the hot path of a resident table
-        ids = graph.ids_at(positions)
-        distances, scores = _distances_and_scores(found_distances.tolist(), spec.metric)
-        return [Hit(i, s, distance=d) for i, s, d in zip(ids, scores, distances, strict=True)]
+        return SearchResults(_GraphHits(graph, positions, found_distances, spec.metric))
     table = dataset._take_rows(graph.addresses[positions].tolist(), columns=columns)
     if version_key(dataset) != version:  # the pooled handle moved: addresses may be stale
         return None
     table = table.append_column(_DISTANCE, pa.array(found_distances, pa.float32()))
-    return _vector_hits(table, spec)
+    return SearchResults(_vector_hits(table, spec))
+
+
+@dataclass(frozen=True, slots=True)
+class _GraphHits:
+    """A resident graph's answer: positions and distances, made into hits on demand."""
+
+    graph: ResidentGraph
+    positions: np.ndarray
+    distances: np.ndarray
+    metric: str
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def ids(self) -> list[str]:
+        return self.graph.ids_at(self.positions)
+
+    def hits(self) -> list[Hit]:
+        distances, scores = _distances_and_scores(self.distances.tolist(), self.metric)
+        ids = self.ids()
+        return [Hit(i, s, distance=d) for i, s, d in zip(ids, scores, distances, strict=True)]
 
 
 def _hits(

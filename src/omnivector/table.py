@@ -31,7 +31,7 @@ from .errors import (
 )
 from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from .fusion import RRF, Fusion
-from .results import Hit, SearchResults
+from .results import SearchResults
 from .schema import TableSpec, query_vector, rows_from_arrow
 from .search import (
     HYBRID_TEXT_DEPTH,
@@ -356,15 +356,12 @@ class Table:
         dataset = self.dataset()
         vector_query = text_query = None
         if vector is not None:
-            defaults = indexing.query_defaults(dataset)
             vector_query = VectorQuery(
                 vector=query_vector(vector, self.spec.dimension),
                 k=limit,
-                nprobes=nprobes if nprobes is not None else defaults.get("nprobes"),
-                ef=ef if ef is not None else defaults.get("ef"),
-                refine_factor=refine_factor
-                if refine_factor is not None
-                else defaults.get("refine_factor"),
+                nprobes=nprobes,
+                ef=ef,
+                refine_factor=refine_factor,
                 exact=bool(exact),
             )
         if text is not None:
@@ -377,42 +374,42 @@ class Table:
             if vector_query is not None and text_query is not None:
                 # BM25 candidates are cheap, ANN ones are not: the text leg goes deeper
                 deeper = TextQuery(text_query.text, HYBRID_TEXT_DEPTH * limit, text_query.columns)
+                nearest = partial(self._nearest, dataset, vector_query, compiled, wanted)
                 hits = hybrid_search(
-                    partial(self._vector_hits, dataset, vector_query, ef, compiled, wanted),
+                    lambda: list(nearest()),
                     partial(text_search, dataset, self.spec, deeper, compiled, wanted),
                     fusion if fusion is not None else RRF(),
                     limit,
                     self._store.query_pool,
                 )
             elif vector_query is not None:
-                hits = self._vector_hits(dataset, vector_query, ef, compiled, wanted)
+                return self._nearest(dataset, vector_query, compiled, wanted)
             else:
                 assert text_query is not None
                 hits = text_search(dataset, self.spec, text_query, compiled, wanted)
         return SearchResults(hits)
 
-    def _vector_hits(
+    def _nearest(
         self,
         dataset: lance.LanceDataset,
         query: VectorQuery,
-        ef: int | None,
         where: CompiledFilter,
         columns: list[str],
-    ) -> list[Hit]:
+    ) -> SearchResults:
         """From the resident graph when it can answer (see omnivector.resident), else Lance."""
         graphs = self._store.resident
         if graphs is None or self._view is not None or query.exact or not where.is_empty:
-            return vector_search(dataset, self.spec, query, where, columns)
+            return SearchResults(vector_search(dataset, self.spec, query, where, columns))
         current = graphs.graph(self.name, dataset)
         if current is not None:
-            hits = resident_search(dataset, self.spec, *current, query, ef, columns)
-            graphs.count(answered=hits is not None)
-            if hits is not None:
-                return hits
+            found = resident_search(dataset, self.spec, *current, query, columns)
+            graphs.count(answered=found is not None)
+            if found is not None:
+                return found
         hits = vector_search(dataset, self.spec, query, where, columns)
         # after the answer: a load started first would compete with this query
         graphs.refresh(self.name, dataset, self.spec)
-        return hits
+        return SearchResults(hits)
 
     def load_resident(self, *, timeout: float | None = None) -> bool:
         """Load (or bring up to date) this table's in-memory graph and wait for it.

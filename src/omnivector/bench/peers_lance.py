@@ -87,7 +87,7 @@ class Omnivector(System):
             ef=knobs.get("ef"),
             refine_factor=knobs.get("refine_factor"),
         )
-        return [int(hit.id) for hit in hits]
+        return [int(i) for i in hits.ids]
 
     def search(self, query: np.ndarray, k: int, params: Params | None) -> list[int]:
         return self._search(query, k, params)

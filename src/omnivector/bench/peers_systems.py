@@ -211,11 +211,32 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
         "warm_s": warm_s,
         "curve": curve,
         "operating_point": {**chosen, "meets_target": bool(reaching)},
+        "qps_at_target": qps_at_recall(curve, target),
         "filtered": filtered,
         "hybrid": hybrid,
         "rss_bytes": rss_after,
         "rss_load_bytes": rss_after - rss_before,
     }
+
+
+def qps_at_recall(curve: list[dict[str, Any]], target: float) -> float | None:
+    """QPS where the recall-QPS curve crosses ``target``: linear between the two settings of
+    its upper frontier around it, so systems compare on their curves, not on where their
+    sweeps happen to stop (None if no setting reaches ``target``)."""
+    frontier: list[dict[str, Any]] = []  # by recall, falling; QPS rising
+    for point in sorted(curve, key=lambda p: (-p["recall"], -p["qps"])):
+        if not frontier or point["qps"] > frontier[-1]["qps"]:
+            frontier.append(point)
+    above = [p for p in frontier if p["recall"] >= target]
+    below = [p for p in frontier if p["recall"] < target]
+    if not above:
+        return None
+    high = above[-1]
+    if not below:
+        return float(high["qps"])
+    low = below[0]
+    share = (high["recall"] - target) / (high["recall"] - low["recall"])
+    return float(high["qps"] + (low["qps"] - high["qps"]) * share)
 
 
 def _by_recall(point: dict[str, Any]) -> tuple[float, float]:
