@@ -115,3 +115,13 @@ def test_hashes_follow_the_ids() -> None:
 
     hashes = id_hashes(pa.chunked_array([["a", "b"], ["a"]]))
     assert hashes.dtype == np.int64 and hashes[0] == hashes[2] != hashes[1]
+    # bytes, not characters; a trailing zero byte and the order of bytes count
+    similar = ["ab", "ba", "ab\x00", "é", "e", "doc-1", "doc-10", "doc-01"]
+    assert len(set(id_hashes(pa.array(similar)).tolist())) == len(similar)
+    # a slice hashes as its values do, wherever it starts in its buffers
+    many = pa.array([f"id-{i}" for i in range(40_000)])
+    assert (
+        id_hashes(many.slice(20_000, 3)) == id_hashes(pa.array(many[20_000:20_003].to_pylist()))
+    ).all()
+    assert len(np.unique(id_hashes(many))) == len(many)
+    assert len(id_hashes(pa.chunked_array([], pa.string()))) == 0

@@ -10,8 +10,9 @@ synthetic clustered 384-d vectors. Per system and workload, in one run on one ma
 
 - ingest throughput (rows/s, batches of the same size for everyone) and index build time;
 - the recall@10 - QPS curve over the system's search knob, single-threaded (one query at a
-  time from one Python thread), and the fastest setting reaching recall@10 >= 0.95 with its
-  latency p50/p99 (the "operating point");
+  time from one Python thread), the QPS where that curve crosses recall@10 = 0.95
+  (interpolated between the settings around it), and the fastest setting reaching
+  recall@10 >= 0.95 with its latency p50/p99 (the "operating point");
 - filtered search (equality on a declared ``category`` field, 10% of rows) and hybrid search
   (vector + BM25) where the system has it, at the operating point;
 - disk bytes per document, process RSS after loading, and time to first query after reopening.
