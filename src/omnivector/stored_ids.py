@@ -73,8 +73,9 @@ def id_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
 # ids hashed per numpy pass: bounds the per-byte temporaries
 _HASH_CHUNK = 16_384
 _HASH_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
-_powers = np.ones(1, np.uint64)  # _HASH_BASE ** j, grown on demand
-_inverse_powers = np.ones(1, np.uint64)
+# powers of _HASH_BASE and of its inverse, grown on demand; one tuple, replaced whole, so a
+# thread never sees the two arrays at different lengths
+_base_powers_cache = (np.ones(1, np.uint64), np.ones(1, np.uint64))
 
 
 def _hash_chunk(ids: pa.Array) -> np.ndarray:
@@ -100,15 +101,16 @@ def _hash_chunk(ids: pa.Array) -> np.ndarray:
 
 def _base_powers(count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` powers of the hash base and of its inverse modulo 2**64."""
-    global _powers, _inverse_powers
-    if len(_powers) < count:
-        size = max(count, 2 * len(_powers))
+    global _base_powers_cache
+    cached = _base_powers_cache
+    if len(cached[0]) < count:
+        size = max(count, 2 * len(cached[0]))
         powers = np.full(size, _HASH_BASE, np.uint64)
         powers[0] = 1
         inverse = np.full(size, pow(_HASH_BASE, -1, 1 << 64), np.uint64)
         inverse[0] = 1
-        _powers, _inverse_powers = np.cumprod(powers), np.cumprod(inverse)
-    return _powers, _inverse_powers
+        cached = _base_powers_cache = (np.cumprod(powers), np.cumprod(inverse))
+    return cached
 
 
 @dataclass(frozen=True, slots=True)
