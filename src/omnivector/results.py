@@ -91,7 +91,10 @@ class SearchResults(Sequence[Hit]):
         return self._hits[index]
 
     def __len__(self) -> int:
-        return len(self._pending) if self._made is None else len(self._made)  # type: ignore[arg-type]
+        if self._made is not None:
+            return len(self._made)
+        assert self._pending is not None
+        return len(self._pending)
 
     def __iter__(self) -> Iterator[Hit]:
         return iter(self._hits)
@@ -103,7 +106,8 @@ class SearchResults(Sequence[Hit]):
 
     @property
     def ids(self) -> list[str]:
-        if self._made is None and self._pending is not None:
+        if self._made is None:
+            assert self._pending is not None
             return self._pending.ids()
         return [hit.id for hit in self._hits]
 
