@@ -81,6 +81,24 @@ def test_graph_answers_match_exact_search(
     assert only_ids.ids[0] == "d7" and only_ids[0].text is None
 
 
+def test_cosine_distances_hold_for_strided_and_huge_queries(
+    resident_store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    table, vectors = _filled(resident_store, rng)
+    assert table.load_resident(timeout=60) is True
+    strided = rng.standard_normal((DIM, 2)).astype(np.float32)[:, 0]
+    huge = vectors[11] * np.float32(1e30)  # its squared norm overflows float32
+    for query in (strided, huge):
+        before = _answered(resident_store)
+        hits = table.search(query, k=5)
+        assert _answered(resident_store) == before + 1
+        distances = _distances(vectors, query.astype(np.float64), "cosine")
+        assert hits.ids[0] == f"d{np.argmin(distances)}"
+        for hit in hits:
+            assert hit.distance == pytest.approx(distances[int(hit.id[1:])], abs=1e-3)
+    assert table.search(huge, k=1).ids == ["d11"]
+
+
 def test_queries_before_the_load_go_to_lance_and_start_it(
     resident_store: ov.VectorStore, rng: np.random.Generator
 ) -> None:

@@ -94,6 +94,13 @@ def test_search_rejects_bad_queries(store: ov.VectorStore) -> None:
         table.search([1.0] * (DIM + 1))
     with pytest.raises(ov.InvalidInputError, match="NaN"):
         table.search([float("nan")] * DIM)
+    for bad in (np.nan, np.inf, -np.inf):  # float32 arrays take the fast path
+        vector = np.ones(DIM, np.float32)
+        vector[3] = bad
+        with pytest.raises(ov.InvalidInputError, match="NaN"):
+            table.search(vector)
+    # finite values whose squares overflow float32 are still a valid query
+    assert table.search(np.full(DIM, 1e30, np.float32)).ids == ["a"]
     with pytest.raises(ov.InvalidInputError, match="k must be"):
         table.search([1.0] * DIM, k=0)
     with pytest.raises(ov.InvalidInputError, match="needs vector"):

@@ -97,6 +97,8 @@ _RACY_STAMP_NS = 100_000_000
 class _Entry:
     dataset: lance.LanceDataset
     checked_at: float
+    # local tables: the ``_versions`` directory, whose mtime moves on every commit
+    versions_dir: str | None
     # local tables: the mtime of ``_versions`` when the handle was known to be the latest
     stamp: int | None = None
 
@@ -138,7 +140,7 @@ class DatasetCache:
             return entry.dataset
         dataset = entry.dataset
         read_at = time.time_ns()
-        stamp = self._stamp(dataset)
+        stamp = _stamp(entry.versions_dir)
         if stamp is not None and stamp == entry.stamp:
             return dataset  # no commit since the handle was last found current
         # a trusted stamp that moved means a commit: a newer version, or the table dropped
@@ -151,16 +153,6 @@ class DatasetCache:
         trusted = stamp is not None and read_at - stamp > _RACY_STAMP_NS
         entry.stamp = stamp if trusted else None
         return dataset
-
-    def _stamp(self, dataset: lance.LanceDataset) -> int | None:
-        """The mtime of a local table's ``_versions`` directory: one ``stat`` instead of a
-        listing, so the per-call freshness check stays cheap (``None`` elsewhere)."""
-        if not self._local:
-            return None
-        try:
-            return os.stat(os.path.join(dataset.uri, "_versions")).st_mtime_ns
-        except OSError:
-            return None
 
     def open_private(self, name: str) -> lance.LanceDataset:
         """A fresh handle on the latest version that the cache does not share.
@@ -218,11 +210,12 @@ class DatasetCache:
 
     def _install(self, name: str, dataset: lance.LanceDataset) -> None:
         evicted: list[str] = []
+        versions = os.path.join(dataset.uri, "_versions") if self._local else None
         with self._lock:
             current = self._entries.get(name)
             # Never replace a handle with an older version opened concurrently.
             if current is None or current.dataset.version <= dataset.version:
-                self._entries[name] = _Entry(dataset, time.monotonic())
+                self._entries[name] = _Entry(dataset, time.monotonic(), versions)
             self._entries.move_to_end(name)
             limit = self.config.max_cached_tables
             while limit is not None and len(self._entries) > limit:
@@ -231,3 +224,14 @@ class DatasetCache:
                 evicted.append(old)
         for old in evicted:
             log.debug("evicted table %s (LRU, limit %s)", old, self.config.max_cached_tables)
+
+
+def _stamp(versions_dir: str | None) -> int | None:
+    """The mtime of a local table's ``_versions`` directory: one ``stat`` instead of a
+    listing, so the per-call freshness check stays cheap (``None`` elsewhere)."""
+    if versions_dir is None:
+        return None
+    try:
+        return os.stat(versions_dir).st_mtime_ns
+    except OSError:
+        return None

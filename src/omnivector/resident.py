@@ -270,6 +270,14 @@ class ResidentGraph:
             self.extend(dataset, incoming, stop)
         return True
 
+    def _inverse_norm(self, vector: np.ndarray) -> float:
+        """1 / |vector| (1 for a zero vector); FAISS's kernel, as numpy's dot product warns
+        when the squared norm overflows float32."""
+        squared = float(self._faiss.fvec_norm_L2sqr(self._faiss.swig_ptr(vector), len(vector)))
+        if not math.isfinite(squared):
+            squared = float(np.dot(vector.astype(np.float64), vector))
+        return 1.0 / math.sqrt(squared) if squared > 0 else 1.0
+
     def publish(self, version: VersionKey, fragments: dict[int, FragmentState]) -> None:
         selector, bits = None, None
         if not self.alive.all():
@@ -291,11 +299,7 @@ class ResidentGraph:
         """Graph positions and Lance-style distances of the k nearest, or None if the graph
         is not at ``version``."""
         depth = max(ef or self.config.expansion_search, k)
-        query = vector.reshape(1, -1)
-        if self.spec.metric == "cosine":  # one row: a dot product beats np.linalg.norm
-            norm = math.sqrt(float(vector @ vector))
-            if norm > 0:
-                query = query * (1.0 / norm)
+        vector = np.ascontiguousarray(vector)  # a strided view would be misread by FAISS
         with self._lock:
             if self.version != version:
                 return None
@@ -304,12 +308,16 @@ class ResidentGraph:
                 params = self._params[depth] = self._faiss.SearchParametersHNSW(efSearch=depth)
                 if self._selector is not None:
                     params.sel = self._selector
-            distances, positions = self.index.search(query, k, params=params)
+            # cosine: the graph holds unit vectors; the query is not scaled, as scaling
+            # every inner product by one positive factor leaves the walk unchanged
+            distances, positions = self.index.search(vector.reshape(1, -1), k, params=params)
         positions, nearest = positions[0], distances[0]
         if positions[-1] < 0:  # fewer than k rows: FAISS pads with -1
             nearest, positions = nearest[positions >= 0], positions[positions >= 0]
-        if self.spec.metric != "l2":
-            nearest = 1.0 - nearest  # Lance's cosine and dot distances
+        if self.spec.metric == "cosine":
+            nearest = 1.0 - nearest * self._inverse_norm(vector)
+        elif self.spec.metric == "dot":
+            nearest = 1.0 - nearest  # Lance's dot distance
         return positions, nearest
 
 

@@ -46,7 +46,7 @@ _RESIDUAL_BATCH = 8192
 HYBRID_TEXT_DEPTH = 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per query, and a frozen one costs twice the time
 class VectorQuery:
     """A validated vector query and the ANN knobs the caller set (None: the index's
     defaults, or the resident graph's)."""
@@ -330,7 +330,7 @@ def resident_search(
     return SearchResults(_vector_hits(table, spec))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _GraphHits:
     """A resident graph's answer: positions and distances, made into hits on demand."""
 

@@ -136,7 +136,8 @@ class Table:
         """The current Lance dataset handle (a checked-out view stays at its version)."""
         if self._view is not None:
             return self._view
-        return self._store.open_dataset(self.name)
+        self._store.check_open()  # the name was checked when this Table was made
+        return self._store.cache.get(self.name)
 
     def writable_dataset(self) -> lance.LanceDataset:
         """A private, up-to-date handle for an operation that commits through it.
