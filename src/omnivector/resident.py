@@ -32,10 +32,18 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import InvalidInputError
+from .results import Hit, distances_and_scores
 from .schema import TableSpec, vectors_to_numpy
 from .stored_ids import VersionKey, version_key
 
-__all__ = ["ResidentConfig", "ResidentGraph", "ResidentGraphs", "ResidentInfo", "locality_order"]
+__all__ = [
+    "Nearest",
+    "ResidentConfig",
+    "ResidentGraph",
+    "ResidentGraphs",
+    "ResidentInfo",
+    "locality_order",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ _SCAN_BATCH = 8192
 _ROWS_PER_CLUSTER = 256
 _MAX_CLUSTERS = 1024
 _ROWADDR = "_rowaddr"
+_ID_DTYPE = np.dtypes.StringDType()
 
 Precision = Literal["f32", "f16"]
 
@@ -68,7 +77,7 @@ class ResidentConfig:
     min_rows: int = 1_000
     precision: Precision = "f32"
     connectivity: int = 16
-    expansion_add: int = 128
+    expansion_add: int = 200
     expansion_search: int = 128
 
     def __post_init__(self) -> None:
@@ -162,9 +171,10 @@ class ResidentGraph:
         else:
             self.index = faiss.IndexHNSWFlat(spec.dimension, config.connectivity, metric)
         self.index.hnsw.efConstruction = config.expansion_add
-        # ids as one UTF-8 buffer and offsets: compact, and slicing k of them beats Arrow's take
-        self._id_bytes = b""
-        self._id_offsets = np.zeros(1, np.int64)
+        # ids as numpy variable-width strings: 16 bytes each (longer ones also keep their
+        # text aside), and taking k of them as Python strings costs 2 µs
+        self._ids: np.ndarray = np.empty(0, _ID_DTYPE)
+        self._id_text_bytes = 0  # UTF-8 bytes of all ids: the budget counts them too
         self.addresses = np.empty(0, np.uint64)
         self.alive = np.empty(0, np.bool_)
         self._selector: Any = None  # FAISS's filter of live positions, None when all are
@@ -183,14 +193,13 @@ class ResidentGraph:
     @property
     def nbytes(self) -> int:
         graph = len(self.addresses) * self.config.row_bytes(self.spec.dimension)
-        ids = len(self._id_bytes) + self._id_offsets.nbytes
+        ids = self._ids.nbytes + self._id_text_bytes
         return graph + ids + self.addresses.nbytes + self.alive.nbytes
 
     def ids_at(self, positions: np.ndarray) -> list[str]:
         """The ids at graph positions."""
-        data, offsets = self._id_bytes, self._id_offsets
-        starts, ends = offsets[positions].tolist(), offsets[positions + 1].tolist()
-        return [data[start:end].decode() for start, end in zip(starts, ends, strict=True)]
+        ids: list[str] = self._ids[positions].tolist()
+        return ids
 
     def _prepared(self, vectors: np.ndarray) -> np.ndarray:
         """Rows as FAISS takes them: contiguous float32, unit length for cosine."""
@@ -232,13 +241,10 @@ class ResidentGraph:
             order = np.arange(self.index.ntotal - before)
         else:
             self.index.permute_entries(np.concatenate([np.arange(before), before + order]))
-        added = pa.concat_arrays(ids).take(pa.array(order)).cast(pa.large_string())
-        _, offsets, data = added.buffers()
-        start = added.offset
-        ends = np.frombuffer(offsets, np.int64)[start : start + len(added) + 1]
-        base = int(ends[0])
-        self._id_offsets = np.concatenate([self._id_offsets, ends[1:] - base + len(self._id_bytes)])
-        self._id_bytes += data.to_pybytes()[base : int(ends[-1])]
+        added = pa.concat_arrays(ids).take(pa.array(order))
+        self._id_text_bytes += pa.compute.sum(pa.compute.binary_length(added)).as_py() or 0
+        new_ids = added.to_numpy(zero_copy_only=False).astype(_ID_DTYPE)
+        self._ids = np.concatenate([self._ids, new_ids])
         self.addresses = np.concatenate([self.addresses, np.concatenate(addresses)[order]])
         self.alive = np.concatenate([self.alive, np.ones(len(order), np.bool_)])
 
@@ -270,14 +276,6 @@ class ResidentGraph:
             self.extend(dataset, incoming, stop)
         return True
 
-    def _inverse_norm(self, vector: np.ndarray) -> float:
-        """1 / |vector| (1 for a zero vector); FAISS's kernel, as numpy's dot product warns
-        when the squared norm overflows float32."""
-        squared = float(self._faiss.fvec_norm_L2sqr(self._faiss.swig_ptr(vector), len(vector)))
-        if not math.isfinite(squared):
-            squared = float(np.dot(vector.astype(np.float64), vector))
-        return 1.0 / math.sqrt(squared) if squared > 0 else 1.0
-
     def publish(self, version: VersionKey, fragments: dict[int, FragmentState]) -> None:
         selector, bits = None, None
         if not self.alive.all():
@@ -295,11 +293,9 @@ class ResidentGraph:
 
     def search(
         self, vector: np.ndarray, k: int, version: VersionKey, ef: int | None
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Graph positions and Lance-style distances of the k nearest, or None if the graph
-        is not at ``version``."""
+    ) -> Nearest | None:
+        """The k nearest rows, or None if the graph is not at ``version``."""
         depth = max(ef or self.config.expansion_search, k)
-        vector = np.ascontiguousarray(vector)  # a strided view would be misread by FAISS
         with self._lock:
             if self.version != version:
                 return None
@@ -310,15 +306,49 @@ class ResidentGraph:
                     params.sel = self._selector
             # cosine: the graph holds unit vectors; the query is not scaled, as scaling
             # every inner product by one positive factor leaves the walk unchanged
-            distances, positions = self.index.search(vector.reshape(1, -1), k, params=params)
-        positions, nearest = positions[0], distances[0]
+            scores, positions = self.index.search(vector.reshape(1, -1), k, params=params)
+        positions, nearest = positions[0], scores[0]
         if positions[-1] < 0:  # fewer than k rows: FAISS pads with -1
             nearest, positions = nearest[positions >= 0], positions[positions >= 0]
-        if self.spec.metric == "cosine":
-            nearest = 1.0 - nearest * self._inverse_norm(vector)
-        elif self.spec.metric == "dot":
-            nearest = 1.0 - nearest  # Lance's dot distance
-        return positions, nearest
+        # cosine distances need the query's norm, taken when asked: from a copy, as the
+        # caller may reuse the query's buffer meanwhile
+        query = vector.copy() if self.spec.metric == "cosine" else None
+        return Nearest(self, positions, nearest, query)
+
+
+@dataclass(slots=True)
+class Nearest:
+    """A graph's answer, nearest first: positions, and FAISS's scores made into Lance's
+    distances and :class:`Hit` objects only when asked (reading ids alone needs neither)."""
+
+    graph: ResidentGraph
+    positions: np.ndarray
+    scores: np.ndarray  # squared l2, or inner products with the unscaled query
+    query: np.ndarray | None  # cosine: the query, for its norm
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def ids(self) -> list[str]:
+        return self.graph.ids_at(self.positions)
+
+    def distances(self) -> np.ndarray:
+        """Distances as Lance reports them for the table's metric."""
+        metric = self.graph.spec.metric
+        if self.query is not None:  # cosine; float64: a float32 squared norm may overflow
+            wide = self.query.astype(np.float64)
+            norm = math.sqrt(float(wide @ wide))
+            return 1.0 - self.scores / (norm if norm > 0 else 1.0)
+        if metric == "dot":
+            return 1.0 - self.scores
+        return self.scores
+
+    def hits(self) -> list[Hit]:
+        lance_distances = self.distances().tolist()
+        distances, scores = distances_and_scores(lance_distances, self.graph.spec.metric)
+        return [
+            Hit(i, s, distance=d) for i, s, d in zip(self.ids(), scores, distances, strict=True)
+        ]
 
 
 class ResidentGraphs:
@@ -339,7 +369,10 @@ class ResidentGraphs:
     def graph(
         self, key: str, dataset: lance.LanceDataset
     ) -> tuple[ResidentGraph, VersionKey] | None:
-        """The graph of ``key`` at the dataset's version, and that version; or None."""
+        """The graph of ``key`` at the dataset's version, and that version; or None.
+
+        Counts the query as answered from memory, or as passed to Lance when None (see
+        :meth:`passed_after_all`)."""
         with self._lock:
             seen = self._handles.get(key)
             if seen is not None and seen[0]() is dataset and seen[1][0] == dataset.version:
@@ -350,6 +383,7 @@ class ResidentGraphs:
             graph = self._current(key, version)
             if graph is not None:
                 self._graphs.move_to_end(key)
+                self._answered += 1
                 return graph, version
             self._passed += 1
         return None
@@ -364,12 +398,11 @@ class ResidentGraphs:
         with self._lock:
             self._start_load(key, dataset, spec, version_key(dataset))
 
-    def count(self, answered: bool) -> None:
+    def passed_after_all(self) -> None:
+        """A graph returned by :meth:`graph` had moved on before it answered."""
         with self._lock:
-            if answered:
-                self._answered += 1
-            else:
-                self._passed += 1
+            self._answered -= 1
+            self._passed += 1
 
     def load(
         self,

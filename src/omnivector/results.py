@@ -10,13 +10,14 @@ Scores are "higher is better" for every metric and retriever:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
-__all__ = ["Hit", "PendingHits", "SearchResults"]
+__all__ = ["Hit", "PendingHits", "SearchResults", "distances_and_scores"]
 
 
 @dataclass(slots=True)
@@ -135,3 +136,13 @@ class SearchResults(Sequence[Hit]):
 
             raise InvalidInputError("to_pandas() needs pandas: pip install pandas") from exc
         return pd.DataFrame(self.to_list())
+
+
+def distances_and_scores(lance_distances: list[Any], metric: str) -> tuple[list[float], ...]:
+    """Reported distances and scores from Lance's (squared L2, 1 - cosine, 1 - dot)."""
+    # plain floats: numpy costs more than it saves on k values
+    distances = [float(d) for d in lance_distances]
+    if metric == "l2":
+        distances = [math.sqrt(max(d, 0.0)) for d in distances]
+        return distances, [1.0 / (1.0 + d) for d in distances]
+    return distances, [1.0 - d for d in distances]

@@ -9,7 +9,6 @@ recall.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from .filters import CompiledFilter
 from .fusion import Fusion
 from .indexing import query_defaults
 from .resident import ResidentGraph
-from .results import Hit, SearchResults
+from .results import Hit, SearchResults, distances_and_scores
 from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
 from .stored_ids import VersionKey, version_key
 
@@ -184,18 +183,8 @@ def lance_distances(matrix: np.ndarray, query: np.ndarray, metric: str) -> np.nd
 
 
 def _vector_hits(table: pa.Table, spec: TableSpec) -> list[Hit]:
-    distances, scores = _distances_and_scores(table.column(_DISTANCE).to_pylist(), spec.metric)
+    distances, scores = distances_and_scores(table.column(_DISTANCE).to_pylist(), spec.metric)
     return _hits(table, spec, scores, distance=distances)
-
-
-def _distances_and_scores(lance_distances: list[Any], metric: str) -> tuple[list[float], ...]:
-    """Reported distances and scores from Lance's (squared L2, 1 - cosine, 1 - dot)."""
-    # plain floats: numpy costs more than it saves on k values
-    distances = [float(d) for d in lance_distances]
-    if metric == "l2":
-        distances = [math.sqrt(max(d, 0.0)) for d in distances]
-        return distances, [1.0 / (1.0 + d) for d in distances]
-    return distances, [1.0 - d for d in distances]
 
 
 def text_search(
@@ -320,35 +309,13 @@ def resident_search(
     found = graph.search(query.vector, query.k, version, query.ef)
     if found is None:
         return None
-    positions, found_distances = found
     if columns == ["id"]:  # from memory alone: the hot path of a resident table
-        return SearchResults(_GraphHits(graph, positions, found_distances, spec.metric))
-    table = dataset._take_rows(graph.addresses[positions].tolist(), columns=columns)
+        return SearchResults(found)
+    table = dataset._take_rows(graph.addresses[found.positions].tolist(), columns=columns)
     if version_key(dataset) != version:  # the pooled handle moved: addresses may be stale
         return None
-    table = table.append_column(_DISTANCE, pa.array(found_distances, pa.float32()))
+    table = table.append_column(_DISTANCE, pa.array(found.distances(), pa.float32()))
     return SearchResults(_vector_hits(table, spec))
-
-
-@dataclass(slots=True)
-class _GraphHits:
-    """A resident graph's answer: positions and distances, made into hits on demand."""
-
-    graph: ResidentGraph
-    positions: np.ndarray
-    distances: np.ndarray
-    metric: str
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def ids(self) -> list[str]:
-        return self.graph.ids_at(self.positions)
-
-    def hits(self) -> list[Hit]:
-        distances, scores = _distances_and_scores(self.distances.tolist(), self.metric)
-        ids = self.ids()
-        return [Hit(i, s, distance=d) for i, s, d in zip(ids, scores, distances, strict=True)]
 
 
 def _hits(

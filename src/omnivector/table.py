@@ -404,9 +404,9 @@ class Table:
         current = graphs.graph(self.name, dataset)
         if current is not None:
             found = resident_search(dataset, self.spec, *current, query, columns)
-            graphs.count(answered=found is not None)
             if found is not None:
                 return found
+            graphs.passed_after_all()
         hits = vector_search(dataset, self.spec, query, where, columns)
         # after the answer: a load started first would compete with this query
         graphs.refresh(self.name, dataset, self.spec)
