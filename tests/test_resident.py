@@ -110,6 +110,12 @@ def test_queries_before_the_load_go_to_lance_and_start_it(
     info = resident_store.resident_info()
     assert info is not None and info.tables == {"t": ROWS} and info.loads == 1
     assert 0 < info.bytes <= info.max_bytes
+    # ids-only queries take a shorter path to the graph, counted the same way
+    assert table.search(vectors[5], k=1, columns=["id"]).ids == ["d5"]
+    table.add(arrow_docs(vectors[:1], start=ROWS))  # the graph is now behind the table
+    assert table.search(vectors[5], k=1, columns=["id"]).ids == ["d5"]
+    info = resident_store.resident_info()
+    assert info is not None and info.answered == 1 and info.passed_to_lance == 2
 
 
 def test_writes_are_seen_at_once_and_the_graph_follows(

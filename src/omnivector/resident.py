@@ -371,8 +371,7 @@ class ResidentGraphs:
     ) -> tuple[ResidentGraph, VersionKey] | None:
         """The graph of ``key`` at the dataset's version, and that version; or None.
 
-        Counts the query as answered from memory, or as passed to Lance when None (see
-        :meth:`passed_after_all`)."""
+        A graph returned counts the query as answered from memory (see :meth:`passed`)."""
         with self._lock:
             seen = self._handles.get(key)
             if seen is not None and seen[0]() is dataset and seen[1][0] == dataset.version:
@@ -385,7 +384,6 @@ class ResidentGraphs:
                 self._graphs.move_to_end(key)
                 self._answered += 1
                 return graph, version
-            self._passed += 1
         return None
 
     def _current(self, key: str, version: VersionKey) -> ResidentGraph | None:
@@ -398,10 +396,14 @@ class ResidentGraphs:
         with self._lock:
             self._start_load(key, dataset, spec, version_key(dataset))
 
-    def passed_after_all(self) -> None:
+    def retract(self) -> None:
         """A graph returned by :meth:`graph` had moved on before it answered."""
         with self._lock:
             self._answered -= 1
+
+    def passed(self) -> None:
+        """A query went to Lance: no graph, or none at the table's version."""
+        with self._lock:
             self._passed += 1
 
     def load(
