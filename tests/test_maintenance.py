@@ -7,7 +7,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import lance
 import numpy as np
 import pytest
 
@@ -99,6 +101,31 @@ def test_versions_left_by_a_burst_of_writes_are_removed_without_another_write(
             time.sleep(0.2)
         assert len(table.versions()) <= 4
         assert table.count() == 30
+
+
+@pytest.mark.parametrize(("failures", "listed"), [(1, True), (5, False)])
+def test_versions_removed_while_listed_are_listed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: int, listed: bool
+) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        table = store.create_table("t")
+        _small_writes(table, 3)
+        real = lance.LanceDataset.versions
+        calls = []
+
+        def cleaned_meanwhile(dataset: lance.LanceDataset) -> list[dict[str, Any]]:
+            calls.append(1)
+            if len(calls) <= failures:  # what Lance says when cleanup removed one
+                raise ValueError(f"Not found: {dataset.uri}/_versions/3.manifest")
+            return real(dataset)
+
+        monkeypatch.setattr(lance.LanceDataset, "versions", cleaned_meanwhile)
+        if listed:
+            assert [v.version for v in table.versions()] == [1, 2, 3, 4]
+        else:
+            with pytest.raises(ov.StorageError, match="manifest"):
+                table.versions()
+        assert len(calls) == min(failures + 1, 5)
 
 
 def test_auto_maintenance_can_be_turned_off(tmp_path: Path) -> None:

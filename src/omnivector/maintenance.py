@@ -27,6 +27,7 @@ from .errors import (
     CommitConflictError,
     InvalidInputError,
     SchemaError,
+    StorageError,
     VersionNotFoundError,
     lance_errors,
 )
@@ -380,25 +381,47 @@ def _directory_bytes(table: Table) -> int:
 
 
 def versions(table: Table) -> list[VersionInfo]:
-    # read_transaction borrows the handle mutably: a reader on the shared handle would fail
-    dataset = table.dataset() if table.read_only else table._store.cache.open_private(table.name)
-    with lance_errors(f"listing versions of {table.name!r}"):
-        tags_by_version: dict[int, list[str]] = {}
-        for name, info in dataset.tags.list().items():
-            tags_by_version.setdefault(int(info["version"]), []).append(name)
-        result = []
-        for item in dataset.versions():
-            meta = item.get("metadata", {})
-            number = int(item["version"])
-            result.append(
-                VersionInfo(
-                    version=number,
-                    timestamp=_as_datetime(item["timestamp"]),
-                    operation=_operation(dataset, number),
-                    rows=int(meta.get("total_rows", 0)),
-                    tags=sorted(tags_by_version.get(number, [])),
-                )
+    """The table's versions, oldest first. A version removed by a concurrent cleanup between
+    Lance's listing and its read makes the listing start again."""
+    for attempt in range(_LISTING_ATTEMPTS):
+        # read_transaction borrows the handle mutably: a reader on the shared handle would fail
+        private = not table.read_only
+        dataset = table._store.cache.open_private(table.name) if private else table.dataset()
+        try:
+            with lance_errors(f"listing versions of {table.name!r}"):
+                return _versions(dataset)
+        except StorageError as exc:
+            if attempt == _LISTING_ATTEMPTS - 1 or not _removed_meanwhile(exc.__cause__):
+                raise
+    raise AssertionError("unreachable")
+
+
+_LISTING_ATTEMPTS = 5
+
+
+def _removed_meanwhile(exc: BaseException | None) -> bool:
+    """Whether Lance failed on a version manifest that was there when it listed them."""
+    text = str(exc)
+    return "not found" in text.lower() and ".manifest" in text
+
+
+def _versions(dataset: lance.LanceDataset) -> list[VersionInfo]:
+    tags_by_version: dict[int, list[str]] = {}
+    for name, info in dataset.tags.list().items():
+        tags_by_version.setdefault(int(info["version"]), []).append(name)
+    result = []
+    for item in dataset.versions():
+        meta = item.get("metadata", {})
+        number = int(item["version"])
+        result.append(
+            VersionInfo(
+                version=number,
+                timestamp=_as_datetime(item["timestamp"]),
+                operation=_operation(dataset, number),
+                rows=int(meta.get("total_rows", 0)),
+                tags=sorted(tags_by_version.get(number, [])),
             )
+        )
     return result
 
 
