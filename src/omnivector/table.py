@@ -48,6 +48,7 @@ from .stored_ids import check_new_ids, record_append
 
 if TYPE_CHECKING:
     from .embedding import Embedder
+    from .resident import ResidentGraphs
     from .store import VectorStore
 
 __all__ = ["Table", "WriteResult"]
@@ -352,19 +353,6 @@ class Table:
         for knob, value in (("nprobes", nprobes), ("ef", ef), ("refine_factor", refine_factor)):
             if value is not None:
                 _check_positive(knob, value)
-        if (
-            columns == ["id"]
-            and vector is not None
-            and text is None
-            and where is None
-            and where_sql is None
-            and not exact
-        ):
-            answered = self._ids_from_graph(vector, limit, ef)
-            if answered is not None:
-                return answered
-        compiled = self._filter(where, where_sql)
-        wanted = result_columns(self.spec, columns)
         dataset = self.dataset()
         vector_query = text_query = None
         if vector is not None:
@@ -376,6 +364,16 @@ class Table:
                 refine_factor=refine_factor,
                 exact=bool(exact),
             )
+            if columns == ["id"] and text is None and where is None and where_sql is None:
+                # the shortest path: a graph answers in a fraction of what the general one
+                # costs in Python
+                graphs = self._graphs_for(vector_query)
+                if graphs is not None:
+                    found = self._from_graph(graphs, dataset, vector_query, columns)
+                    if found is not None:
+                        return found
+        compiled = self._filter(where, where_sql)
+        wanted = result_columns(self.spec, columns)
         if text is not None:
             if not isinstance(text, str) or not text.strip():
                 raise InvalidInputError("text must be a non-empty string")
@@ -409,37 +407,40 @@ class Table:
         columns: list[str],
     ) -> SearchResults:
         """From the resident graph when it can answer (see omnivector.resident), else Lance."""
-        graphs = self._store.resident
-        if graphs is None or self._view is not None or query.exact or not where.is_empty:
+        graphs = self._graphs_for(query)
+        if graphs is None or not where.is_empty:
             return SearchResults(vector_search(dataset, self.spec, query, where, columns))
-        current = graphs.graph(self.name, dataset)
-        if current is not None:
-            found = resident_search(dataset, self.spec, *current, query, columns)
-            if found is not None:
-                return found
-            graphs.retract()
+        found = self._from_graph(graphs, dataset, query, columns)
+        if found is not None:
+            return found
         graphs.passed()
         hits = vector_search(dataset, self.spec, query, where, columns)
         # after the answer: a load started first would compete with this query
         graphs.refresh(self.name, dataset, self.spec)
         return SearchResults(hits)
 
-    def _ids_from_graph(self, vector: Any, k: int, ef: int | None) -> SearchResults | None:
-        """An ids-only vector query straight from the resident graph: the shortest path,
-        as a graph answers in a fraction of what the general one costs in Python. None when
-        the graph cannot answer; the general path then decides (and counts) afresh."""
+    def _graphs_for(self, query: VectorQuery) -> ResidentGraphs | None:
+        """The store's resident graphs if they may answer ``query`` (unfiltered is up to
+        the caller): not for exact queries or a checked-out version."""
         graphs = self._store.resident
-        if graphs is None or self._view is not None:
-            return None
-        vector = query_vector(vector, self.spec.dimension)
-        current = graphs.graph(self.name, self.dataset())
+        return None if graphs is None or self._view is not None or query.exact else graphs
+
+    def _from_graph(
+        self,
+        graphs: ResidentGraphs,
+        dataset: lance.LanceDataset,
+        query: VectorQuery,
+        columns: list[str],
+    ) -> SearchResults | None:
+        """The answer of this table's graph if it is at the dataset's version (counted as
+        answered from memory), else None (counted by the caller when it asks Lance)."""
+        current = graphs.graph(self.name, dataset)
         if current is None:
             return None
-        found = current[0].search(vector, k, current[1], ef)
+        found = resident_search(dataset, self.spec, *current, query, columns)
         if found is None:
             graphs.retract()
-            return None
-        return SearchResults(found)
+        return found
 
     def load_resident(self, *, timeout: float | None = None) -> bool:
         """Load (or bring up to date) this table's in-memory graph and wait for it.
