@@ -165,6 +165,24 @@ def test_bad_documents_are_rejected_and_nothing_is_written(
     assert table.version == version and table.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("bad_value", "at"),
+    [(float("nan"), 0), (float("inf"), 5), (-float("inf"), DIM - 1), (float("nan"), 2)],
+)
+def test_a_non_finite_value_is_found_among_rows_whose_sums_overflow(
+    table: ov.Table, bad_value: float, at: int
+) -> None:
+    # rows of huge finite values: their float32 sums overflow, yet they are valid
+    vectors = np.full((6, DIM), 3e38, np.float32)
+    vectors[1::2] *= -1
+    bad = vectors.copy()
+    bad[4, at] = bad_value
+    with pytest.raises(ov.InvalidInputError, match="vector at position 4 contains NaN"):
+        table.add([{"id": f"r{i}", "vector": v} for i, v in enumerate(bad)])
+    assert table.count() == 0
+    assert table.add([{"id": f"r{i}", "vector": v} for i, v in enumerate(vectors)]).inserted == 6
+
+
 def test_rejects_non_document_input(table: ov.Table) -> None:
     with pytest.raises(ov.InvalidInputError, match="list of dicts"):
         table.add("not documents")

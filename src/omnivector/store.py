@@ -30,6 +30,7 @@ from .errors import (
     TableNotFoundError,
     lance_errors,
 )
+from .heap import raise_mmap_threshold
 from .indexing import DEFAULT_INDEX_BUILDS, IndexBuild, IndexBuildConfig, IndexBuilder
 from .location import StoreLocation
 from .locks import table_lock
@@ -77,6 +78,7 @@ class VectorStore:
             raise InvalidInputError("resident must be a ResidentConfig")
         if embedder is not None and not isinstance(embedder, Embedder):
             raise InvalidInputError("embedder must implement the Embedder protocol")
+        raise_mmap_threshold()
         self.storage = storage or DEFAULT_STORAGE
         self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
         self.embedder = embedder
