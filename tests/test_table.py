@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import omnivector as ov
+from omnivector import table as table_module
 from tests.conftest import DIM, FIELDS, make_docs
 
 
@@ -49,12 +51,44 @@ def test_add_rejects_existing_ids_and_writes_nothing(
     assert table.count() == 5
 
 
+def test_a_refused_add_leaves_no_data_files(table: ov.Table, rng: np.random.Generator) -> None:
+    # the files are written while the ids are checked: a refused batch removes them
+    table.add(make_docs(5, rng))
+    files = _data_files(table)
+    with pytest.raises(ov.DuplicateIdError):
+        table.add(make_docs(300, rng, start=4))
+    assert _data_files(table) == files and table.count() == 5
+
+
+def test_a_failed_id_check_leaves_no_data_files(
+    table: ov.Table, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table.add(make_docs(5, rng))
+    files = _data_files(table)
+
+    def broken_check(*args: object, **kwargs: object) -> None:
+        raise ov.StorageError("the id column could not be read")
+
+    monkeypatch.setattr(table_module, "check_new_ids", broken_check)
+    with pytest.raises(ov.StorageError, match="could not be read"):
+        table.add(make_docs(300, rng, start=5))
+    assert _data_files(table) == files and table.count() == 5
+    monkeypatch.undo()
+    assert table.add(make_docs(300, rng, start=5)).inserted == 300
+    assert len(_data_files(table)) == len(files) + 1
+
+
+def _data_files(table: ov.Table) -> set[str]:
+    data = Path(table.uri) / "data"
+    return {p.name for p in data.iterdir()} if data.exists() else set()
+
+
 def test_add_rejects_ids_repeated_in_the_batch(table: ov.Table, rng: np.random.Generator) -> None:
     docs = make_docs(3, rng)
     docs[2]["id"] = docs[0]["id"]
     with pytest.raises(ov.DuplicateIdError, match="more than once"):
         table.add(docs)
-    assert table.count() == 0
+    assert table.count() == 0 and _data_files(table) == set()
 
 
 def test_large_add_checks_ids_against_the_whole_table(
@@ -179,8 +213,21 @@ def test_a_non_finite_value_is_found_among_rows_whose_sums_overflow(
     bad[4, at] = bad_value
     with pytest.raises(ov.InvalidInputError, match="vector at position 4 contains NaN"):
         table.add([{"id": f"r{i}", "vector": v} for i, v in enumerate(bad)])
-    assert table.count() == 0
+    assert table.count() == 0 and _data_files(table) == set()
     assert table.add([{"id": f"r{i}", "vector": v} for i, v in enumerate(vectors)]).inserted == 6
+
+
+def test_values_too_large_for_float16_storage_are_refused(store: ov.VectorStore) -> None:
+    table = store.create_table("half", storage=ov.StorageOptions(vector_dtype="float16"))
+    vectors = np.full((3, DIM), 0.5, np.float32)
+    vectors[2, 1] = 1e5  # finite in float32, infinite in float16 (largest: 65504)
+    docs = [{"id": f"h{i}", "vector": v} for i, v in enumerate(vectors)]
+    for write in (table.add, table.upsert):
+        with pytest.raises(ov.InvalidInputError, match=r"position 2 .* too large for float16"):
+            write(docs)
+    assert table.count() == 0
+    vectors[2, 1] = 6e4
+    assert table.add([{"id": f"h{i}", "vector": v} for i, v in enumerate(vectors)]).inserted == 3
 
 
 def test_rejects_non_document_input(table: ov.Table) -> None:

@@ -25,6 +25,7 @@ from .errors import (
     lance_errors,
 )
 from .filters import ids_filter
+from .location import data_files
 from .schema import WRITE_BATCH_ROWS, TableSpec
 from .stored_ids import existing_ids, stored_rows
 
@@ -149,7 +150,7 @@ def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     except DuplicateIdError:
         # refused before the commit; a failed commit leaves its files (a commit that failed
         # late may still reference them)
-        table._store.location.remove_files(table.name, _data_files(written.fragments))
+        table._store.location.remove_files(table.name, data_files(written.fragments))
         raise
     table._store.after_write(table.name)
     return WriteResult(inserted=len(written.ids), version=version)
@@ -202,7 +203,7 @@ def _write_blocks(table: Table, data: Any, engine: RayEngine, *, new_ids_only: b
     try:
         _check_results(table.name, results)
     except OmnivectorError:
-        store.location.remove_files(table.name, _data_files(fragments))
+        store.location.remove_files(table.name, data_files(fragments))
         raise
     return _Written(
         fragments=fragments,
@@ -322,7 +323,3 @@ def _delete_rows(dataset: lance.LanceDataset, rows: pa.Table) -> tuple[list[int]
         else:
             updated.append(metadata)
     return removed, updated
-
-
-def _data_files(fragments: list[Any]) -> list[str]:
-    return [f"data/{file.path}" for fragment in fragments for file in fragment.files]

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,7 +22,7 @@ import pyarrow.fs as pafs
 from .errors import InvalidInputError, StorageError
 from .schema import check_table_name
 
-__all__ = ["StoreLocation"]
+__all__ = ["StoreLocation", "data_files"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,11 @@ class StoreLocation:
             raise InvalidInputError(
                 f"{uri} resolves to {resolved}, outside the store root {self.root}; remove the link"
             )
+
+
+def data_files(fragments: Iterable[Any]) -> list[str]:
+    """The data files of Lance fragments, relative to their table's directory."""
+    return [f"data/{file.path}" for fragment in fragments for file in fragment.files]
 
 
 def _remote_filesystem(root: str, options: dict[str, str]) -> tuple[pafs.FileSystem, str]:

@@ -195,12 +195,19 @@ class TableSpec:
 
     # -- conversion ---------------------------------------------------------------------
 
-    def to_arrow(self, data: object, *, extra_schema: pa.Schema | None = None) -> pa.Table:
-        """Validate any accepted input and convert it to a table in the stored schema."""
+    def to_arrow(
+        self, data: object, *, extra_schema: pa.Schema | None = None, defer_checks: bool = False
+    ) -> pa.Table:
+        """Validate any accepted input and convert it to a table in the stored schema.
+
+        ``defer_checks=True`` leaves the checks that read every value (:func:`check_rows`)
+        to the caller, which may run them while the rows are being written.
+        """
         schema = self.arrow_schema(extra_schema or [])
         batches = [self._batch_to_arrow(b, schema) for b in iter_arrow_batches(data)]
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
-        _check_unique_in_batch(table.column("id"))
+        if not defer_checks:
+            check_rows(table)
         return table
 
     def _batch_to_arrow(self, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -229,7 +236,8 @@ class TableSpec:
     def _vector_array(self, column: pa.Array) -> pa.Array:
         matrix = vectors_to_numpy(column, self.dimension)
         dtype = np.float16 if self.storage.vector_dtype == "float16" else np.float32
-        flat = pa.array(matrix.astype(dtype, copy=False).ravel())
+        with np.errstate(over="ignore"):  # too large for float16: found by check_rows
+            flat = pa.array(matrix.astype(dtype, copy=False).ravel())
         return pa.FixedSizeListArray.from_arrays(flat, self.dimension)
 
     def _metadata_array(self, batch: pa.RecordBatch, rows: int) -> pa.Array:
@@ -386,7 +394,8 @@ def _vector_to_numpy(value: Any) -> np.ndarray:
 
 
 def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.ndarray:
-    """Convert an Arrow vector column to a finite float32 matrix of the right width."""
+    """Convert an Arrow vector column to a float32 matrix of the right width (values too
+    large for float32 become infinite; :func:`check_rows` refuses them in new rows)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     kind = column.type
@@ -411,14 +420,23 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
         raise InvalidInputError(f"vector values must be numbers, got {kind.value_type}")
     flat = column.flatten().to_numpy(zero_copy_only=False)
     with np.errstate(over="ignore", invalid="ignore"):
-        matrix = np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
+        return np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
+
+
+def check_rows(table: pa.Table) -> None:
+    """The checks of converted rows that read every value: no id repeated in the batch, and
+    only finite vectors (values too large for the stored float type are infinite)."""
+    check_no_repeated_ids(table.column("id"))
+    start = 0
+    for chunk in table.column("vector").chunks:
+        matrix = chunk.flatten().to_numpy().reshape(len(chunk), chunk.type.list_size)
         bad = _first_non_finite_row(matrix)
-    if bad is not None:
-        raise InvalidInputError(
-            f"vector at position {bad} contains NaN or infinity (or overflows float32); "
-            "vectors must be finite"
-        )
-    return matrix
+        if bad is not None:
+            raise InvalidInputError(
+                f"vector at position {start + bad} contains NaN or infinity (or a value too "
+                f"large for {matrix.dtype} storage); vectors must be finite"
+            )
+        start += len(chunk)
 
 
 def _first_non_finite_row(matrix: np.ndarray) -> int | None:
@@ -431,7 +449,12 @@ def _first_non_finite_row(matrix: np.ndarray) -> int | None:
     """
     if not matrix.size:
         return None
-    suspects = np.flatnonzero(~np.isfinite(matrix @ np.ones(matrix.shape[1], np.float32)))
+    if matrix.dtype != np.float32:  # float16: no fast product, and sums overflow early
+        finite = np.isfinite(matrix).all(axis=1)
+        return int(np.flatnonzero(~finite)[0]) if not finite.all() else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = matrix @ np.ones(matrix.shape[1], np.float32)
+    suspects = np.flatnonzero(~np.isfinite(sums))
     if not suspects.size:
         return None
     finite = np.isfinite(matrix[suspects]).all(axis=1)
@@ -466,7 +489,8 @@ def _ids_array(column: pa.Array) -> pa.Array:
     return column
 
 
-def _check_unique_in_batch(ids: pa.ChunkedArray) -> None:
+def check_no_repeated_ids(ids: pa.ChunkedArray) -> None:
+    """Raise ``DuplicateIdError`` if an id appears more than once in ``ids``."""
     counts = pa.compute.value_counts(ids)
     if len(counts) != len(ids):
         repeated = [c["values"] for c in counts.to_pylist() if c["counts"] > 1]

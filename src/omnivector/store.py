@@ -85,6 +85,7 @@ class VectorStore:
         self.location = StoreLocation(path, self.storage_options)
         self.cache = DatasetCache(cache or DEFAULT_CACHE, self._open, local=self.location.is_local)
         self.query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
+        self.write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-w")
         self.builder = IndexBuilder(self, index_builds or DEFAULT_INDEX_BUILDS)
         self.maintainer = AutoMaintainer(self, maintenance or DEFAULT_MAINTENANCE)
         self.id_digests = IdDigests()
@@ -113,6 +114,7 @@ class VectorStore:
         self.builder.shutdown(cancel=cancel_builds, timeout=timeout)
         self.maintainer.shutdown(timeout=timeout)
         self.query_pool.shutdown(wait=True)
+        self.write_pool.shutdown(wait=True)
         if self.resident is not None:
             self.resident.shutdown()
         self.cache.clear()

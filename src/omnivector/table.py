@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import lance
 import numpy as np
 import pyarrow as pa
+from lance.fragment import write_fragments
 
 from . import distributed, distributed_writes, indexing, maintenance
 from .distributed import Engine
@@ -31,8 +33,9 @@ from .errors import (
 )
 from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from .fusion import RRF, Fusion
+from .location import data_files
 from .results import SearchResults
-from .schema import TableSpec, query_vector, rows_from_arrow
+from .schema import TableSpec, check_rows, query_vector, rows_from_arrow
 from .search import (
     HYBRID_TEXT_DEPTH,
     TextQuery,
@@ -163,29 +166,35 @@ class Table:
         if ray_engine is not None:
             self._check_writable()
             return distributed_writes.add(self, data, ray_engine)
-        table = self._prepare(data)
+        table = self._prepare(data, defer_checks=True)
         if table.num_rows == 0:
             return WriteResult(version=self.version)
 
         def commit() -> WriteResult:
             dataset = self.writable_dataset()
             digests = self._store.id_digests
-            check = check_new_ids(digests, self.name, dataset, table.column("id"))
+            # The data files are written while the rows and ids are checked (Lance's writer
+            # leaves most of a second core idle), and committed only if all is well.
+            writing = self._store.write_pool.submit(_write_files, table, dataset)
+            try:
+                check_rows(table)
+                check = check_new_ids(digests, self.name, dataset, table.column("id"))
+            except BaseException:
+                self._drop_files(writing)
+                raise
+            with lance_errors(f"adding to {self.name!r}"):
+                transaction = writing.result()
             taken = check.taken
             if taken:
+                self._store.location.remove_files(self.name, _appended_files(transaction))
                 raise DuplicateIdError(
                     f"{len(taken)} id(s) already exist in table {self.name!r}, e.g. "
                     f"{sorted(taken)[:5]}; nothing was written. Use upsert() to replace them",
                     sorted(taken),
                 )
             with lance_errors(f"adding to {self.name!r}"):
-                written = lance.write_dataset(
-                    _reader(table),
-                    dataset,
-                    mode="append",
-                    session=self._store.cache.session,
-                    storage_options=self._store.storage_options or None,
-                )
+                # the new handle shares the dataset's session, the store's
+                written = lance.LanceDataset.commit(dataset, transaction)
             record_append(digests, self.name, check, written)
             self._store.cache.put(self.name, written)
             return WriteResult(inserted=table.num_rows, version=int(written.version))
@@ -642,6 +651,14 @@ class Table:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _drop_files(self, writing: Future[lance.Transaction]) -> None:
+        """Wait for a write that will not be committed and remove its data files."""
+        try:
+            transaction = writing.result()
+        except Exception:  # the write failed too: it committed nothing
+            return
+        self._store.location.remove_files(self.name, _appended_files(transaction))
+
     def _check_writable(self) -> None:
         if self._view is not None:
             raise ReadOnlyError(
@@ -650,11 +667,13 @@ class Table:
             )
         self._store.check_open()
 
-    def _prepare(self, data: Any) -> pa.Table:
+    def _prepare(self, data: Any, *, defer_checks: bool = False) -> pa.Table:
         self._check_writable()
         if self.embedder is not None:
             data = self.embedder.fill_vectors(data)
-        return self.spec.to_arrow(data, extra_schema=self._extra_schema())
+        return self.spec.to_arrow(
+            data, extra_schema=self._extra_schema(), defer_checks=defer_checks
+        )
 
     def _extra_schema(self) -> pa.Schema:
         """Columns added by schema evolution beyond the spec's declared fields."""
@@ -747,6 +766,19 @@ def _ray_engine(engine: object, background: bool) -> distributed.RayEngine | Non
 
 def _reader(table: pa.Table) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+
+def _write_files(table: pa.Table, dataset: lance.LanceDataset) -> lance.Transaction:
+    """Write ``table`` as new data files of ``dataset``: an append, not committed yet."""
+    transaction: lance.Transaction = write_fragments(
+        _reader(table), dataset, return_transaction=True
+    )
+    return transaction
+
+
+def _appended_files(transaction: lance.Transaction) -> list[str]:
+    """The data files an uncommitted append wrote, relative to the table's directory."""
+    return data_files(cast(lance.LanceOperation.Append, transaction.operation).fragments)
 
 
 def _check_ids(ids: Sequence[str]) -> list[str]:
