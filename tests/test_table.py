@@ -217,6 +217,22 @@ def test_a_non_finite_value_is_found_among_rows_whose_sums_overflow(
     assert table.add([{"id": f"r{i}", "vector": v} for i, v in enumerate(vectors)]).inserted == 6
 
 
+def test_a_table_that_cannot_be_opened_for_writing_takes_no_rows(
+    table: ov.Table, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table.add(make_docs(5, rng))
+    files = _data_files(table)
+
+    def unopenable(self: ov.Table) -> None:
+        raise ov.StorageError("the table could not be opened")
+
+    monkeypatch.setattr(ov.Table, "writable_dataset", unopenable)
+    with pytest.raises(ov.StorageError, match="could not be opened"):
+        table.add(make_docs(300, rng, start=5))
+    monkeypatch.undo()
+    assert _data_files(table) == files and table.count() == 5
+
+
 def test_values_too_large_for_float16_storage_are_refused(store: ov.VectorStore) -> None:
     table = store.create_table("half", storage=ov.StorageOptions(vector_dtype="float16"))
     vectors = np.full((3, DIM), 0.5, np.float32)
