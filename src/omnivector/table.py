@@ -188,7 +188,7 @@ class Table:
                 transaction = writing.result()
             taken = check.taken
             if taken:
-                self._store.location.remove_files(self.name, _appended_files(transaction))
+                self._drop_files(writing)
                 raise DuplicateIdError(
                     f"{len(taken)} id(s) already exist in table {self.name!r}, e.g. "
                     f"{sorted(taken)[:5]}; nothing was written. Use upsert() to replace them",
@@ -672,7 +672,8 @@ class Table:
             transaction = writing.result()
         except Exception:  # the write failed too: it committed nothing
             return
-        self._store.location.remove_files(self.name, _appended_files(transaction))
+        appended = cast(lance.LanceOperation.Append, transaction.operation)
+        self._store.location.remove_files(self.name, data_files(appended.fragments))
 
     def _check_writable(self) -> None:
         if self._view is not None:
@@ -789,11 +790,6 @@ def _write_files(table: pa.Table, dataset: lance.LanceDataset) -> lance.Transact
         _reader(table), dataset, return_transaction=True
     )
     return transaction
-
-
-def _appended_files(transaction: lance.Transaction) -> list[str]:
-    """The data files an uncommitted append wrote, relative to the table's directory."""
-    return data_files(cast(lance.LanceOperation.Append, transaction.operation).fragments)
 
 
 def _check_ids(ids: Sequence[str]) -> list[str]:
