@@ -16,6 +16,7 @@ import omnivector as ov
 from omnivector.bench import SUITES, BenchContext, peers, run_suite
 from omnivector.bench.peers_base import System
 from omnivector.bench.peers_systems import SYSTEMS, measure_curve, qps_at_recall
+from omnivector.resident_index import scann_installed
 from tests.conftest import DIM, FIELDS, make_docs
 
 TINY = peers.Workload(
@@ -72,7 +73,8 @@ def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
     # the resident graph loaded after the first query, and its own knob was swept
     resident = systems["omnivector-resident"]["query"]
     assert resident["warm_s"] > 0 and systems["omnivector"]["query"]["warm_s"] < resident["warm_s"]
-    assert all(set(point["params"]) == {"ef"} for point in resident["curve"])
+    knobs = {"nprobes", "refine_factor"} if scann_installed() else {"ef"}
+    assert all(set(point["params"]) == knobs for point in resident["curve"])
     assert systems["pylance"]["query"]["hybrid"] is None
     # omnivector and raw pylance ran the same sweep, so the overhead is measured
     assert "omnivector over raw pylance" in output

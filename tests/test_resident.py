@@ -1,4 +1,5 @@
-"""Resident graphs: in-memory HNSW answers checked against numpy and Lance, freshness, budget."""
+"""Resident graphs: in-memory answers (ScaNN and HNSW) checked against numpy and Lance,
+freshness, budget."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.resident import locality_order
+from omnivector import resident_scann
+from omnivector.resident_hnsw import locality_order
 from tests.conftest import DIM, arrow_docs
 
 ROWS = 2_000
 CATEGORY = {"category": "string"}
+ENGINES = ["scann", "hnsw"]
+EXHAUSTIVE = {"ef": 4 * ROWS, "nprobes": 4 * ROWS, "refine_factor": 4 * ROWS}
 
 
 def _open(path: Path, **config: Any) -> ov.VectorStore:
@@ -58,17 +62,25 @@ def _answered(store: ov.VectorStore) -> int:
     return info.answered
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
 def test_graph_answers_match_exact_search(
-    resident_store: ov.VectorStore, rng: np.random.Generator, metric: str
+    tmp_path: Path, rng: np.random.Generator, metric: str, engine: str
 ) -> None:
-    table, vectors = _filled(resident_store, rng, metric=metric)
+    with _open(tmp_path / "store", engine=engine) as store:
+        _answers_match_exact_search(store, rng, metric)
+
+
+def _answers_match_exact_search(
+    store: ov.VectorStore, rng: np.random.Generator, metric: str
+) -> None:
+    table, vectors = _filled(store, rng, metric=metric)
     assert table.load_resident(timeout=60) is True
     recall = []
     for query in rng.standard_normal((20, DIM)).astype(np.float32):
-        before = _answered(resident_store)
+        before = _answered(store)
         hits = table.search(query, k=10)
-        assert _answered(resident_store) == before + 1
+        assert _answered(store) == before + 1
         distances = _distances(vectors, query, metric)
         truth = [f"d{i}" for i in np.argsort(distances)[:10]]
         recall.append(len(set(hits.ids) & set(truth)) / 10)
@@ -219,6 +231,13 @@ def test_bad_configuration_is_refused(store: ov.VectorStore) -> None:
         ov.ResidentConfig(max_bytes=0)
     with pytest.raises(ov.InvalidInputError, match="precision"):
         ov.ResidentConfig(precision="i4")  # type: ignore[arg-type]
+    with pytest.raises(ov.InvalidInputError, match="engine"):
+        ov.ResidentConfig(engine="annoy")  # type: ignore[arg-type]
+    for share in (0, 1.5, True):
+        with pytest.raises(ov.InvalidInputError, match="partitions_searched"):
+            ov.ResidentConfig(partitions_searched=share)
+    with pytest.raises(ov.InvalidInputError, match="refine_factor"):
+        ov.ResidentConfig(refine_factor=0)
     with pytest.raises(ov.InvalidInputError, match="ResidentConfig"):
         ov.VectorStore(store.path, resident={"max_bytes": 1})  # type: ignore[arg-type]
     table = store.create_table("t", fields=CATEGORY)
@@ -227,12 +246,13 @@ def test_bad_configuration_is_refused(store: ov.VectorStore) -> None:
     assert store.resident_info() is None
 
 
-def test_half_precision_graph(tmp_path: Path, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_half_precision_graph(tmp_path: Path, rng: np.random.Generator, engine: str) -> None:
     vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
     with ov.VectorStore(
         tmp_path / "s",
         dimension=DIM,
-        resident=ov.ResidentConfig(min_rows=0, precision="f16"),
+        resident=ov.ResidentConfig(min_rows=0, precision="f16", engine=engine),  # type: ignore[arg-type]
     ) as store:
         table = store.create_table("t", fields=CATEGORY)
         table.add(arrow_docs(vectors))
@@ -243,10 +263,21 @@ def test_half_precision_graph(tmp_path: Path, rng: np.random.Generator) -> None:
         assert _answered(store) == 20
 
 
+@pytest.mark.parametrize("engine", [*ENGINES, "scann-partitioned"])
 def test_graph_follows_a_mix_of_writes_like_an_exact_search(
-    resident_store: ov.VectorStore, rng: np.random.Generator
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
-    """Oracle: after every write the graph answers as exact search over the live rows."""
+    """Oracle: after every write the graph, searched exhaustively, answers as exact search
+    over the live rows."""
+    if engine == "scann-partitioned":  # the table's first 600 rows are enough for a tree
+        monkeypatch.setattr(resident_scann, "TREE_MIN_ROWS", 500)
+    with _open(tmp_path / "store", engine=engine.split("-")[0]) as store:
+        _follows_a_mix_of_writes(store, rng, masks=engine == "hnsw")
+
+
+def _follows_a_mix_of_writes(
+    resident_store: ov.VectorStore, rng: np.random.Generator, *, masks: bool
+) -> None:
     table = resident_store.create_table("t", metric="l2", fields=CATEGORY)
     live: dict[str, np.ndarray] = {}
     next_id = 0
@@ -277,17 +308,20 @@ def test_graph_follows_a_mix_of_writes_like_an_exact_search(
             live.update(zip(changed, vectors, strict=True))
         else:
             table.compact()
+        graph = resident_store.resident._graphs.get("t") if resident_store.resident else None
         assert table.load_resident(timeout=60), step
         info = resident_store.resident_info()
         assert info is not None and info.tables == {"t": len(live)}, step
         assert info.masked <= len(live), step  # rebuilt once masked rows outnumber live ones
-        if step == "delete":
-            assert info.masked > 0  # a delete masks rows, it does not rebuild
+        if step == "delete":  # a delete is followed, not rebuilt
+            assert resident_store.resident is not None
+            assert resident_store.resident._graphs["t"] is graph
+            assert (info.masked > 0) is masks  # HNSW masks deleted rows, ScaNN drops them
         names = sorted(live)
         matrix = np.stack([live[n] for n in names])
         for query in rng.standard_normal((5, DIM)).astype(np.float32):
             before = _answered(resident_store)
-            hits = table.search(query, k=5, columns=["id"])
+            hits = table.search(query, k=5, columns=["id"], **EXHAUSTIVE)
             assert _answered(resident_store) == before + 1, step
             distances = np.sqrt(((matrix - query) ** 2).sum(axis=1))
             truth = [names[i] for i in np.argsort(distances)[:5]]
@@ -340,3 +374,33 @@ def test_graph_rows_are_stored_neighbours_together(rng: np.random.Generator) -> 
     assert order is not None and sorted(order.tolist()) == list(range(len(labels)))
     assert np.count_nonzero(np.diff(labels[order])) == 3  # one run per cluster
     assert locality_order(points[:300]) is None  # too few rows to rearrange
+
+
+def test_partitioned_index_answers_clustered_data_and_takes_query_knobs(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resident_scann, "TREE_MIN_ROWS", 1_000)
+    centres = rng.standard_normal((40, DIM)).astype(np.float32) * 4
+    rows = 3 * ROWS
+    vectors = centres[rng.integers(0, 40, rows)] + rng.standard_normal((rows, DIM))
+    vectors = vectors.astype(np.float32)
+    with _open(tmp_path / "store", engine="scann") as store:
+        table = store.create_table("t", fields=CATEGORY)
+        table.add(arrow_docs(vectors))
+        assert table.load_resident(timeout=60)
+        queries = vectors[rng.choice(rows, 30, replace=False)] + 0.3 * rng.standard_normal(
+            (30, DIM)
+        ).astype(np.float32)
+
+        def recall(**knobs: int) -> float:
+            found = []
+            for query in queries:
+                truth = np.argsort(_distances(vectors, query, "cosine"))[:10]
+                hits = table.search(query, k=10, columns=["id"], **knobs)
+                found.append(len(set(hits.ids) & {f"d{i}" for i in truth}) / 10)
+            return float(np.mean(found))
+
+        before = _answered(store)
+        assert recall() >= 0.95  # the defaults: 15% of the partitions, 20 x k refined
+        assert recall(nprobes=1, refine_factor=1) < recall(**EXHAUSTIVE) == 1.0
+        assert _answered(store) == before + 3 * len(queries)

@@ -1,7 +1,7 @@
-"""Resident vector graphs: a table's vectors in an in-memory HNSW graph (FAISS).
+"""Resident vector graphs: a table's vectors in an in-memory index (ScaNN or FAISS HNSW).
 
 A Lance vector query plans and runs a pipeline per query, which costs a few milliseconds
-whatever the index; a graph in memory answers in a fraction of one. With
+whatever the index; an index in memory answers in a fraction of one. With
 ``VectorStore(..., resident=ResidentConfig())`` a table's first unfiltered vector query
 starts loading its vectors into a graph in the background; until that graph matches the
 table's current version every query goes to Lance, so nothing waits for the load. Then
@@ -10,9 +10,9 @@ from memory. Filtered and exact queries always go to Lance.
 
 A graph belongs to one table version. When the table moves on, the graph follows in the
 background, fragment by fragment: rows of new fragments are added, rows that were deleted
-(or moved by compaction or an update) are masked out of its answers; once masked rows
-outnumber live ones the graph is rebuilt. Graphs of all tables share one byte budget,
-evicting the least recently used.
+(or moved by compaction or an update) leave its answers; once the index has changed more
+than its engine allows (see :mod:`omnivector.resident_index`) the graph is rebuilt.
+Graphs of all tables share one byte budget, evicting the least recently used.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ import lance
 import numpy as np
 import pyarrow as pa
 
+from . import resident_hnsw, resident_index, resident_scann
 from .errors import InvalidInputError
+from .resident_index import Engine, LoadStoppedError, engine_for, new_index
 from .results import Hit, distances_and_scores
 from .schema import TableSpec, vectors_to_numpy
 from .stored_ids import VersionKey, version_key
@@ -42,15 +44,11 @@ __all__ = [
     "ResidentGraph",
     "ResidentGraphs",
     "ResidentInfo",
-    "locality_order",
 ]
 
 log = logging.getLogger(__name__)
 
 _SCAN_BATCH = 8192
-# locality order: one k-means cluster per this many rows, at most _MAX_CLUSTERS
-_ROWS_PER_CLUSTER = 256
-_MAX_CLUSTERS = 1024
 _ROWADDR = "_rowaddr"
 _ID_DTYPE = np.dtypes.StringDType()
 
@@ -59,29 +57,40 @@ Precision = Literal["f32", "f16"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResidentConfig:
-    """In-memory HNSW graphs for fast unfiltered vector queries.
+    """In-memory indexes for fast unfiltered vector queries.
 
     Memory per document is about ``dimension x`` 4 bytes (``precision="f32"``) or 2
-    (``"f16"``), plus ``2 x connectivity x 4`` bytes of graph links, 8 bytes of row address
-    and the id string. Loading costs CPU (FAISS uses OpenMP threads, all cores unless
-    ``OMP_NUM_THREADS`` says otherwise); queries meanwhile go to Lance.
+    (``"f16"``: bfloat16 with ScaNN, float16 with HNSW), plus the engine's own (ScaNN: a
+    quarter byte per dimension; HNSW: ``2 x connectivity x 4`` bytes of links), 8 bytes of
+    row address and the id string. Loading costs CPU, on all cores; queries meanwhile go to
+    Lance.
 
+    - ``engine``: ``"scann"`` (partitions scored on compressed codes, then exactly; Linux),
+      ``"hnsw"`` (a FAISS HNSW graph; everywhere) or ``"auto"``: ScaNN where installed.
     - ``max_bytes``: budget for all graphs of the store; least recently used graphs go first.
     - ``min_rows``: smaller tables stay with Lance alone.
-    - ``connectivity`` (HNSW ``M``) and ``expansion_add`` (``efConstruction``): graph quality
-      against load time and memory.
-    - ``expansion_search``: the default ``ef``; a query's own ``ef=`` overrides it.
+    - ScaNN: ``partitions_searched``, the share of partitions a query visits (a query's
+      ``nprobes=`` sets their number instead), and ``refine_factor``: ``refine_factor x k``
+      candidates, at least 100, are scored exactly (a query's ``refine_factor=`` sets
+      ``refine_factor x k`` alone). Tables under 2,000 rows are scored exactly.
+    - HNSW: ``connectivity`` (``M``) and ``expansion_add`` (``efConstruction``): graph
+      quality against load time and memory; ``expansion_search``: the default ``ef``, which
+      a query's ``ef=`` overrides.
     """
 
     max_bytes: int = 1 << 30
     min_rows: int = 1_000
     precision: Precision = "f32"
+    engine: Engine = "auto"
+    partitions_searched: float = 0.15
+    refine_factor: int = 20
     connectivity: int = 16
     expansion_add: int = 200
     expansion_search: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "connectivity", "expansion_add", "expansion_search"):
+        names = ("max_bytes", "refine_factor", "connectivity", "expansion_add", "expansion_search")
+        for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidInputError(f"ResidentConfig.{name} must be a positive integer")
@@ -89,11 +98,21 @@ class ResidentConfig:
             raise InvalidInputError("ResidentConfig.min_rows must be an integer")
         if self.precision not in ("f32", "f16"):
             raise InvalidInputError("ResidentConfig.precision must be 'f32' or 'f16'")
+        if self.engine not in ("auto", "scann", "hnsw"):
+            raise InvalidInputError("ResidentConfig.engine must be 'auto', 'scann' or 'hnsw'")
+        if self.engine == "scann" and not resident_index.scann_installed():
+            raise InvalidInputError(
+                "ResidentConfig(engine='scann') needs the scann package (Linux, Python up "
+                "to 3.13); use engine='hnsw' or 'auto'"
+            )
+        share = self.partitions_searched
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise InvalidInputError("ResidentConfig.partitions_searched must be in (0, 1]")
 
     def row_bytes(self, dimension: int) -> int:
-        """Estimated graph bytes per row (vector, links, upper layers), ids not included."""
-        scalar = 4 if self.precision == "f32" else 2
-        return dimension * scalar + 2 * self.connectivity * 4 + 16
+        """Estimated index bytes per row in the chosen engine, ids not included."""
+        engine = resident_scann if engine_for(self) == "scann" else resident_hnsw
+        return engine.row_bytes(dimension, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,23 +153,12 @@ def _scan(
     return (batch for batch in scanner.to_batches() if batch.num_rows)
 
 
-def _faiss() -> Any:
-    """FAISS, imported on first use (~0.2 s) and typed loosely: its bundled stubs lag the
-    library (no SearchParametersHNSW, narrower signatures)."""
-    import faiss
-
-    return faiss
-
-
-class _StoppedError(Exception):
-    """The store is closing: a load in progress gives up."""
-
-
 class ResidentGraph:
-    """One table's vectors at one version: an HNSW graph, ids and Lance row addresses.
+    """One table's vectors at one version: an in-memory index, ids and Lance row addresses.
 
-    Graph positions follow the scan order; ``ids``, ``addresses`` and ``alive`` are indexed
-    by them. Positions of rows gone from the table stay in the graph, masked out of answers.
+    ``ids``, ``addresses`` and ``alive`` are indexed by the rows' positions in the index.
+    Positions of rows gone from the table are marked dead in ``alive`` until published;
+    an engine that keeps them (HNSW) masks them out of answers.
     """
 
     def __init__(self, spec: TableSpec, config: ResidentConfig) -> None:
@@ -160,26 +168,13 @@ class ResidentGraph:
         # created again reaches the same version numbers); None while being changed
         self.version: VersionKey | None = None
         self.fragments: dict[int, FragmentState] = {}
-        faiss = self._faiss = _faiss()
-        # cosine is inner product on unit vectors; Lance's l2 distance is squared, as FAISS's
-        inner = spec.metric != "l2"
-        metric = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
-        if config.precision == "f16":
-            self.index = faiss.IndexHNSWSQ(
-                spec.dimension, faiss.ScalarQuantizer.QT_fp16, config.connectivity, metric
-            )
-        else:
-            self.index = faiss.IndexHNSWFlat(spec.dimension, config.connectivity, metric)
-        self.index.hnsw.efConstruction = config.expansion_add
+        self.index = new_index(spec, config)
         # ids as numpy variable-width strings: 16 bytes each (longer ones also keep their
         # text aside), and taking k of them as Python strings costs 2 µs
         self._ids: np.ndarray = np.empty(0, _ID_DTYPE)
         self._id_text_bytes = 0  # UTF-8 bytes of all ids: the budget counts them too
         self.addresses = np.empty(0, np.uint64)
         self.alive = np.empty(0, np.bool_)
-        self._selector: Any = None  # FAISS's filter of live positions, None when all are
-        self._selected_bits: np.ndarray | None = None  # the bitmap the selector points into
-        self._params: dict[int, Any] = {}  # search parameters by ef, with the selector
         self._lock = threading.Lock()
 
     @property
@@ -202,7 +197,7 @@ class ResidentGraph:
         return ids
 
     def _prepared(self, vectors: np.ndarray) -> np.ndarray:
-        """Rows as FAISS takes them: contiguous float32, unit length for cosine."""
+        """Rows as the index takes them: contiguous float32, unit length for cosine."""
         vectors = np.ascontiguousarray(vectors, np.float32)
         if self.spec.metric != "cosine":
             return vectors
@@ -212,35 +207,25 @@ class ResidentGraph:
     def extend(
         self, dataset: lance.LanceDataset, fragments: list[Any] | None, stop: threading.Event
     ) -> None:
-        """Add the rows of ``fragments`` (all when None) read from ``dataset``.
-
-        The rows go into the graph in scan order (an order that groups neighbours builds a
-        worse graph on clustered data), then the new positions are rearranged in
-        :func:`locality_order`. Their vectors are held twice meanwhile.
-        """
+        """Add the rows of ``fragments`` (all when None) read from ``dataset``, in the order
+        the index stores them. Their vectors are held twice meanwhile."""
         ids: list[pa.Array] = []
         addresses: list[np.ndarray] = []
         vectors: list[np.ndarray] = []
         for batch in _scan(dataset, ["id", "vector"], fragments):
             if stop.is_set():
-                raise _StoppedError
+                raise LoadStoppedError
             matrix = vectors_to_numpy(batch.column("vector"), self.spec.dimension)
             vectors.append(self._prepared(matrix))
             ids.append(batch.column("id"))
             addresses.append(batch.column(_ROWADDR).to_numpy().astype(np.uint64))
         if not ids:
             return
-        before = self.index.ntotal
-        for batch_vectors in vectors:
-            if stop.is_set():
-                raise _StoppedError
-            self.index.add(batch_vectors)
-        order = locality_order(np.concatenate(vectors))
+        matrix = np.concatenate(vectors)
         del vectors
+        order = self.index.add(matrix, stop)
         if order is None:
-            order = np.arange(self.index.ntotal - before)
-        else:
-            self.index.permute_entries(np.concatenate([np.arange(before), before + order]))
+            order = np.arange(len(matrix))
         added = pa.concat_arrays(ids).take(pa.array(order))
         self._id_text_bytes += pa.compute.sum(pa.compute.binary_length(added)).as_py() or 0
         new_ids = added.to_numpy(zero_copy_only=False).astype(_ID_DTYPE)
@@ -270,21 +255,20 @@ class ResidentGraph:
             still = np.isin(self.addresses, np.concatenate(kept) if kept else [])
             self.alive &= ~(np.isin(in_fragment, trimmed) & ~still)
         incoming = [by_id[f] for f in added]
-        if self.masked > self.rows + sum(f.count_rows() for f in incoming):
+        if self.index.needs_rebuild(self.rows, self.masked, sum(f.count_rows() for f in incoming)):
             return False
         if incoming:
             self.extend(dataset, incoming, stop)
         return True
 
     def publish(self, version: VersionKey, fragments: dict[int, FragmentState]) -> None:
-        selector, bits = None, None
-        if not self.alive.all():
-            bits = np.packbits(self.alive, bitorder="little")
-            selector = self._faiss.IDSelectorBitmap(len(self.alive), self._faiss.swig_ptr(bits))
+        """Answer for ``version`` (the graph is retired or not yet shared)."""
+        kept = self.index.remove(self.alive)
+        if kept is not None:  # rows left the index and others took their positions
+            self._ids, self.addresses = self._ids[kept], self.addresses[kept]
+            self.alive = np.ones(len(kept), np.bool_)
         with self._lock:
             self.version, self.fragments = version, fragments
-            self._selector, self._selected_bits = selector, bits
-            self._params = {}
 
     def retire(self) -> None:
         """Stop answering (waits for queries in flight) before the graph is changed."""
@@ -292,24 +276,22 @@ class ResidentGraph:
             self.version = None
 
     def search(
-        self, vector: np.ndarray, k: int, version: VersionKey, ef: int | None
+        self,
+        vector: np.ndarray,
+        k: int,
+        version: VersionKey,
+        *,
+        ef: int | None = None,
+        nprobes: int | None = None,
+        refine_factor: int | None = None,
     ) -> Nearest | None:
-        """The k nearest rows, or None if the graph is not at ``version``."""
-        depth = max(ef or self.config.expansion_search, k)
+        """The k nearest rows, or None if the graph is not at ``version``. Cosine: the
+        index holds unit vectors, the query is not scaled (scaling every inner product by
+        one positive factor leaves the order unchanged)."""
         with self._lock:
             if self.version != version:
                 return None
-            params = self._params.get(depth)
-            if params is None:  # read-only during searches, so shared by all of them
-                params = self._params[depth] = self._faiss.SearchParametersHNSW(efSearch=depth)
-                if self._selector is not None:
-                    params.sel = self._selector
-            # cosine: the graph holds unit vectors; the query is not scaled, as scaling
-            # every inner product by one positive factor leaves the walk unchanged
-            scores, positions = self.index.search(vector.reshape(1, -1), k, params=params)
-        positions, nearest = positions[0], scores[0]
-        if positions[-1] < 0:  # fewer than k rows: FAISS pads with -1
-            nearest, positions = nearest[positions >= 0], positions[positions >= 0]
+            nearest, positions = self.index.search(vector, k, ef, nprobes, refine_factor)
         # cosine distances need the query's norm, taken when asked: from a copy, as the
         # caller may reuse the query's buffer meanwhile
         query = vector.copy() if self.spec.metric == "cosine" else None
@@ -318,7 +300,7 @@ class ResidentGraph:
 
 @dataclass(slots=True)
 class Nearest:
-    """A graph's answer, nearest first: positions, and FAISS's scores made into Lance's
+    """A graph's answer, nearest first: positions, and the index's scores made into Lance's
     distances and :class:`Hit` objects only when asked (reading ids alone needs neither)."""
 
     graph: ResidentGraph
@@ -449,7 +431,7 @@ class ResidentGraphs:
         """Whether the graph of ``key`` reached ``version``."""
         try:
             return self._bring_up_to_date(key, dataset, spec, version)
-        except _StoppedError:
+        except LoadStoppedError:
             return False
         except Exception:  # a failed load leaves queries with Lance, which is always right
             log.exception("loading the resident graph of %s failed", key)
@@ -521,26 +503,6 @@ class ResidentGraphs:
         self._worker.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             self._graphs.clear()
-
-
-def locality_order(vectors: np.ndarray) -> np.ndarray | None:
-    """An order of ``vectors`` that groups neighbours, by nearest k-means centroid (None:
-    too few rows to be worth it).
-
-    A graph walk reads the vectors of near neighbours one after another; stored side by
-    side they share cache lines and pages (see docs/resident.md for what it was measured to
-    save). K-means on a sample, then one assignment pass: about 0.4 s for 200,000 50-d or
-    100,000 384-d rows.
-    """
-    clusters = min(_MAX_CLUSTERS, len(vectors) // _ROWS_PER_CLUSTER)
-    if clusters < 2:
-        return None
-    faiss = _faiss()
-    kmeans = faiss.Kmeans(vectors.shape[1], clusters, niter=10, seed=1, max_points_per_centroid=32)
-    kmeans.train(vectors)
-    _, nearest = kmeans.index.search(vectors, 1)
-    order: np.ndarray = np.argsort(nearest[:, 0], kind="stable")
-    return order
 
 
 def _fragment_changes(

@@ -6,13 +6,21 @@ so raw pylance measures the floor under omnivector's own per-query overhead.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from ..resident_index import scann_installed
+from ..resident_scann import TREE_MIN_ROWS, partitions_for
 from .peers_base import TABLE, Batch, Params, System, ids_of
 
 __all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "OmnivectorResident", "Pylance"]
+
+
+# the resident ScaNN index's sweep: shares of its partitions, candidates refined per k
+RESIDENT_PARTITION_SHARES = (0.02, 0.04, 0.06, 0.08, 0.1, 0.14, 0.2, 0.3)
+RESIDENT_REFINE_FACTORS = (5, 10, 20)
 
 
 def _lance_sweep(config: dict[str, Any]) -> list[Params]:
@@ -116,11 +124,15 @@ class OmnivectorFlat(Omnivector):
 
 
 class OmnivectorResident(Omnivector):
-    """omnivector with resident graphs: unfiltered vector queries from an in-memory HNSW graph
+    """omnivector with resident graphs: unfiltered vector queries from an in-memory index
     (filtered ones from the same Lance index as ``omnivector``)."""
 
     name = "omnivector-resident"
-    knob = "ef (resident graph)"
+    knob = (
+        "nprobes, refine_factor (resident partitions)"
+        if scann_installed()
+        else "ef (resident graph)"
+    )
 
     def open(self) -> None:
         import omnivector as ov
@@ -134,7 +146,17 @@ class OmnivectorResident(Omnivector):
 
     def sweep(self) -> list[Params]:
         k = int(self.config["k"])
-        return [{"ef": ef} for ef in self.config["ef_sweep"] if ef >= k]
+        if not scann_installed():
+            return [{"ef": ef} for ef in self.config["ef_sweep"] if ef >= k]
+        count = int(self.config["count"])
+        partitions = partitions_for(count) if count >= TREE_MIN_ROWS else 1
+        points: list[Params] = []
+        for share in RESIDENT_PARTITION_SHARES:
+            for refine_factor in RESIDENT_REFINE_FACTORS:
+                point = {"nprobes": math.ceil(share * partitions), "refine_factor": refine_factor}
+                if point not in points:
+                    points.append(point)
+        return points
 
 
 class Pylance(System):
