@@ -19,8 +19,8 @@ __all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "OmnivectorResident", "Pyl
 
 
 # the resident ScaNN index's sweep: shares of its partitions, candidates refined per k
-RESIDENT_PARTITION_SHARES = (0.02, 0.04, 0.06, 0.08, 0.1, 0.14, 0.2, 0.3)
-RESIDENT_REFINE_FACTORS = (5, 10, 20)
+RESIDENT_PARTITION_SHARES = (0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.14, 0.2)
+RESIDENT_REFINE_FACTORS = (5, 10, 15, 20)
 
 
 def _lance_sweep(config: dict[str, Any]) -> list[Params]:
