@@ -263,16 +263,22 @@ def test_half_precision_graph(tmp_path: Path, rng: np.random.Generator, engine: 
         assert _answered(store) == 20
 
 
-@pytest.mark.parametrize("engine", [*ENGINES, "scann-partitioned"])
+@pytest.mark.parametrize("engine", [*ENGINES, "scann-codes", "scann-partitioned"])
 def test_graph_follows_a_mix_of_writes_like_an_exact_search(
     tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     """Oracle: after every write the graph, searched exhaustively, answers as exact search
-    over the live rows."""
-    if engine == "scann-partitioned":  # the table's first 600 rows are enough for a tree
+    over the live rows. ScaNN scores the table's first rows exactly, unless told that they
+    are enough for codes, or for codes and partitions."""
+    if engine in ("scann-codes", "scann-partitioned"):
+        monkeypatch.setattr(resident_scann, "CODES_MIN_ROWS", 500)
+    if engine == "scann-partitioned":
         monkeypatch.setattr(resident_scann, "TREE_MIN_ROWS", 500)
     with _open(tmp_path / "store", engine=engine.split("-")[0]) as store:
         _follows_a_mix_of_writes(store, rng, masks=engine == "hnsw")
+        if engine == "scann-partitioned":
+            assert store.resident is not None
+            assert store.resident._graphs["t"].index._partitions > 0  # type: ignore[attr-defined]
 
 
 def _follows_a_mix_of_writes(
@@ -404,3 +410,17 @@ def test_partitioned_index_answers_clustered_data_and_takes_query_knobs(
         assert recall() >= 0.95  # the defaults: 15% of the partitions, 20 x k refined
         assert recall(nprobes=1, refine_factor=1) < recall(**EXHAUSTIVE) == 1.0
         assert _answered(store) == before + 3 * len(queries)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_empty_table_is_served_until_rows_arrive(
+    tmp_path: Path, rng: np.random.Generator, engine: str
+) -> None:
+    with _open(tmp_path / "store", engine=engine, min_rows=0) as store:
+        table = store.create_table("t", fields=CATEGORY)
+        assert table.load_resident(timeout=60)
+        probe = rng.standard_normal(DIM).astype(np.float32)
+        assert table.search(probe, k=3).ids == [] and _answered(store) == 1
+        table.add(arrow_docs(probe[None, :]))
+        assert table.load_resident(timeout=60)
+        assert table.search(probe, k=3).ids == ["d0"] and _answered(store) == 2

@@ -144,6 +144,8 @@ class ScannIndex:
         nprobes: int | None,
         refine_factor: int | None,
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self._searcher is None:  # no row yet
+            return np.empty(0, np.float32), np.empty(0, np.int64)
         partitions = self._partitions_searched(nprobes) if self._partitions else -1
         if refine_factor is None:
             refined = max(k * self.config.refine_factor, _MIN_REFINED)
