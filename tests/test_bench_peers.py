@@ -15,7 +15,7 @@ import pytest
 import omnivector as ov
 from omnivector.bench import SUITES, BenchContext, peers, run_suite
 from omnivector.bench.peers_base import System
-from omnivector.bench.peers_systems import SYSTEMS, measure_curve, qps_at_recall
+from omnivector.bench.peers_systems import SYSTEMS, measure_curve, qps_at_recall, upper_frontier
 from omnivector.resident_index import scann_installed
 from tests.conftest import DIM, FIELDS, make_docs
 
@@ -160,6 +160,8 @@ def test_qps_at_target_recall_is_read_off_the_curve_frontier() -> None:
     assert qps_at_recall(sweep, 0.95) == pytest.approx(750.0)
     assert qps_at_recall(curve((0.97, 800.0), (0.99, 300.0)), 0.95) == 800.0
     assert qps_at_recall(curve((0.80, 900.0), (0.90, 600.0)), 0.95) is None
+    # the plots join the same frontier: the dominated setting is left out of the line
+    assert upper_frontier(sweep) == curve((0.99, 400.0), (0.96, 700.0), (0.90, 1000.0))
 
 
 # -- the search and ingest paths the benchmark leans on --------------------------------------

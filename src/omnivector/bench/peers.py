@@ -40,7 +40,7 @@ from ..errors import InvalidInputError
 from ..indexing import AUTO_VECTOR_KIND, QUERY_DEFAULTS, _vector_defaults
 from .common import BenchContext, format_table
 from .data import brute_force_topk, clustered_vectors, glove, glove_root
-from .peers_systems import SYSTEMS, missing_modules
+from .peers_systems import SYSTEMS, missing_modules, upper_frontier
 
 __all__ = ["Workload", "default_workloads", "run", "run_peers"]
 
@@ -460,15 +460,18 @@ def _plot(ctx: BenchContext, measured: dict[str, Any]) -> list[str]:
     fig, axes = plt.subplots(1, len(workloads), figsize=(width, 4.2), squeeze=False)
     for ax, (name, systems) in zip(axes[0], workloads, strict=True):
         for system, entry in systems.items():
-            curve = sorted(entry["query"]["curve"], key=lambda p: p["recall"])
-            ax.plot(
-                [p["recall"] for p in curve],
-                [p["qps"] for p in curve],
-                marker="o",
-                markersize=3,
+            # a sweep over two knobs is a cloud of settings: each is a dot, the line joins
+            # the upper frontier
+            curve = entry["query"]["curve"]
+            frontier = upper_frontier(curve)
+            (line,) = ax.plot(
+                [p["recall"] for p in frontier],
+                [p["qps"] for p in frontier],
                 label=system,
                 color=_COLOURS.get(system),
             )
+            recalls, qps = [p["recall"] for p in curve], [p["qps"] for p in curve]
+            ax.scatter(recalls, qps, s=6, color=line.get_color())
         ax.axvline(TARGET_RECALL, color="black", linewidth=0.6, linestyle=":")
         ax.set_yscale("log")
         ax.set_xlabel("recall@10")

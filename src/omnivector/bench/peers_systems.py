@@ -235,14 +235,21 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def upper_frontier(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The settings no other setting beats on both recall and QPS: by recall, falling (QPS
+    rising)."""
+    frontier: list[dict[str, Any]] = []
+    for point in sorted(curve, key=lambda p: (-p["recall"], -p["qps"])):
+        if not frontier or point["qps"] > frontier[-1]["qps"]:
+            frontier.append(point)
+    return frontier
+
+
 def qps_at_recall(curve: list[dict[str, Any]], target: float) -> float | None:
     """QPS where the recall-QPS curve crosses ``target``: linear between the two settings of
     its upper frontier around it, so systems compare on their curves, not on where their
     sweeps happen to stop (None if no setting reaches ``target``)."""
-    frontier: list[dict[str, Any]] = []  # by recall, falling; QPS rising
-    for point in sorted(curve, key=lambda p: (-p["recall"], -p["qps"])):
-        if not frontier or point["qps"] > frontier[-1]["qps"]:
-            frontier.append(point)
+    frontier = upper_frontier(curve)
     above = [p for p in frontier if p["recall"] >= target]
     below = [p for p in frontier if p["recall"] < target]
     if not above:
