@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import lance
 import numpy as np
@@ -37,6 +37,9 @@ from .resident_index import Engine, LoadStoppedError, engine_for, new_index
 from .results import Hit, distances_and_scores
 from .schema import TableSpec, vectors_to_numpy
 from .stored_ids import VersionKey, version_key
+
+if TYPE_CHECKING:
+    from .search import VectorQuery
 
 __all__ = [
     "Nearest",
@@ -275,27 +278,18 @@ class ResidentGraph:
         with self._lock:
             self.version = None
 
-    def search(
-        self,
-        vector: np.ndarray,
-        k: int,
-        version: VersionKey,
-        *,
-        ef: int | None = None,
-        nprobes: int | None = None,
-        refine_factor: int | None = None,
-    ) -> Nearest | None:
-        """The k nearest rows, or None if the graph is not at ``version``. Cosine: the
-        index holds unit vectors, the query is not scaled (scaling every inner product by
-        one positive factor leaves the order unchanged)."""
+    def search(self, query: VectorQuery, version: VersionKey) -> Nearest | None:
+        """The query's nearest rows, or None if the graph is not at ``version``. Cosine:
+        the index holds unit vectors, the query is not scaled (scaling every inner product
+        by one positive factor leaves the order unchanged)."""
         with self._lock:
             if self.version != version:
                 return None
-            nearest, positions = self.index.search(vector, k, ef, nprobes, refine_factor)
+            nearest, positions = self.index.search(query)
         # cosine distances need the query's norm, taken when asked: from a copy, as the
         # caller may reuse the query's buffer meanwhile
-        query = vector.copy() if self.spec.metric == "cosine" else None
-        return Nearest(self, positions, nearest, query)
+        vector = query.vector.copy() if self.spec.metric == "cosine" else None
+        return Nearest(self, positions, nearest, vector)
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from .resident_index import LoadStoppedError
 if TYPE_CHECKING:
     from .resident import ResidentConfig
     from .schema import TableSpec
+    from .search import VectorQuery
 
 __all__ = ["HnswIndex", "locality_order", "row_bytes"]
 
@@ -83,15 +84,9 @@ class HnswIndex:
     def needs_rebuild(self, live: int, masked: int, incoming: int) -> bool:
         return masked > live + incoming
 
-    def search(
-        self,
-        vector: np.ndarray,
-        k: int,
-        ef: int | None,
-        nprobes: int | None,
-        refine_factor: int | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        depth = max(ef or self.config.expansion_search, k)
+    def search(self, query: VectorQuery) -> tuple[np.ndarray, np.ndarray]:
+        k = query.k
+        depth = max(query.ef or self.config.expansion_search, k)
         params = self._params.get(depth)
         if params is None:  # read-only during searches, so shared by all of them
             params = self._params[depth] = self._faiss.SearchParametersHNSW(efSearch=depth)
@@ -99,7 +94,7 @@ class HnswIndex:
                 params.sel = self._selector
         # cosine: the graph holds unit vectors; the query is not scaled, as scaling every
         # inner product by one positive factor leaves the walk unchanged
-        scores, positions = self.index.search(vector.reshape(1, -1), k, params=params)
+        scores, positions = self.index.search(query.vector.reshape(1, -1), k, params=params)
         positions, scores = positions[0], scores[0]
         if positions[-1] < 0:  # fewer than k rows: FAISS pads with -1
             scores, positions = scores[positions >= 0], positions[positions >= 0]

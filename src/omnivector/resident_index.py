@@ -18,6 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .resident import ResidentConfig
     from .schema import TableSpec
+    from .search import VectorQuery
 
 __all__ = [
     "Engine",
@@ -52,15 +53,9 @@ class GraphIndex(Protocol):
         """Whether a fresh index would serve better than updating this one."""
         ...
 
-    def search(
-        self,
-        vector: np.ndarray,
-        k: int,
-        ef: int | None,
-        nprobes: int | None,
-        refine_factor: int | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores (inner products, or squared l2 for "l2") and positions, nearest first."""
+    def search(self, query: VectorQuery) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (inner products, or squared l2 for "l2") and positions of the nearest
+        ``query.k`` rows, nearest first; the query's knobs for this engine apply."""
         ...
 
 

@@ -27,6 +27,7 @@ from .resident_index import LoadStoppedError
 if TYPE_CHECKING:
     from .resident import ResidentConfig
     from .schema import TableSpec
+    from .search import VectorQuery
 
 __all__ = ["TREE_MIN_ROWS", "ScannIndex", "partitions_for", "row_bytes"]
 
@@ -136,20 +137,14 @@ class ScannIndex:
     def needs_rebuild(self, live: int, masked: int, incoming: int) -> bool:
         return self._changed + masked + incoming > self._trained_rows
 
-    def search(
-        self,
-        vector: np.ndarray,
-        k: int,
-        ef: int | None,
-        nprobes: int | None,
-        refine_factor: int | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: VectorQuery) -> tuple[np.ndarray, np.ndarray]:
         if self._searcher is None:  # no row yet
             return np.empty(0, np.float32), np.empty(0, np.int64)
-        partitions = self._partitions_searched(nprobes) if self._partitions else -1
-        if refine_factor is None:
+        partitions = self._partitions_searched(query.nprobes) if self._partitions else -1
+        k = query.k
+        if query.refine_factor is None:
             refined = max(k * self.config.refine_factor, _MIN_REFINED)
         else:
-            refined = k * refine_factor
-        positions, scores = self._searcher.search(vector, k, refined, partitions)
+            refined = k * query.refine_factor
+        positions, scores = self._searcher.search(query.vector, k, refined, partitions)
         return scores, positions

@@ -306,14 +306,7 @@ def resident_search(
 ) -> SearchResults | None:
     """Nearest neighbours from the table's in-memory graph; None if it is no longer at the
     dataset's ``version`` (the caller then asks Lance)."""
-    found = graph.search(
-        query.vector,
-        query.k,
-        version,
-        ef=query.ef,
-        nprobes=query.nprobes,
-        refine_factor=query.refine_factor,
-    )
+    found = graph.search(query, version)
     if found is None:
         return None
     if columns == ["id"]:  # from memory alone: the hot path of a resident table
