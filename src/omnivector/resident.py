@@ -31,9 +31,9 @@ import lance
 import numpy as np
 import pyarrow as pa
 
-from . import resident_hnsw, resident_index, resident_scann
+from . import resident_index
 from .errors import InvalidInputError
-from .resident_index import Engine, LoadStoppedError, engine_for, new_index
+from .resident_index import Engine, LoadStoppedError, index_type
 from .results import Hit, distances_and_scores
 from .schema import TableSpec, vectors_to_numpy
 from .stored_ids import VersionKey, version_key
@@ -114,8 +114,7 @@ class ResidentConfig:
 
     def row_bytes(self, dimension: int) -> int:
         """Estimated index bytes per row in the chosen engine, ids not included."""
-        engine = resident_scann if engine_for(self) == "scann" else resident_hnsw
-        return engine.row_bytes(dimension, self)
+        return index_type(self).row_bytes(dimension, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +170,7 @@ class ResidentGraph:
         # created again reaches the same version numbers); None while being changed
         self.version: VersionKey | None = None
         self.fragments: dict[int, FragmentState] = {}
-        self.index = new_index(spec, config)
+        self.index = index_type(config)(spec, config)
         # ids as numpy variable-width strings: 16 bytes each (longer ones also keep their
         # text aside), and taking k of them as Python strings costs 2 µs
         self._ids: np.ndarray = np.empty(0, _ID_DTYPE)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .schema import TableSpec
     from .search import VectorQuery
 
-__all__ = ["HnswIndex", "locality_order", "row_bytes"]
+__all__ = ["HnswIndex", "locality_order"]
 
 _ADD_BATCH = 8192
 # locality order: one k-means cluster per this many rows, at most _MAX_CLUSTERS
@@ -34,12 +34,6 @@ def _faiss() -> Any:
     import faiss
 
     return faiss
-
-
-def row_bytes(dimension: int, config: ResidentConfig) -> int:
-    """Graph bytes per row: vector, links, upper layers."""
-    scalar = 4 if config.precision == "f32" else 2
-    return dimension * scalar + 2 * config.connectivity * 4 + 16
 
 
 class HnswIndex:
@@ -60,6 +54,12 @@ class HnswIndex:
         self._selector: Any = None  # FAISS's filter of live positions, None when all are
         self._selected_bits: np.ndarray | None = None  # the bitmap the selector points into
         self._params: dict[int, Any] = {}  # search parameters by ef, with the selector
+
+    @staticmethod
+    def row_bytes(dimension: int, config: ResidentConfig) -> int:
+        """Graph bytes per row: vector, links, upper layers."""
+        scalar = 4 if config.precision == "f32" else 2
+        return dimension * scalar + 2 * config.connectivity * 4 + 16
 
     def add(self, vectors: np.ndarray, stop: threading.Event) -> np.ndarray | None:
         before = self.index.ntotal

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Engine",
     "GraphIndex",
+    "GraphIndexType",
     "LoadStoppedError",
     "engine_for",
-    "new_index",
+    "index_type",
     "scann_installed",
 ]
 
@@ -59,6 +60,16 @@ class GraphIndex(Protocol):
         ...
 
 
+class GraphIndexType(Protocol):
+    """An engine's index class: built per table, and its memory estimate beforehand."""
+
+    def __call__(self, spec: TableSpec, config: ResidentConfig) -> GraphIndex: ...
+
+    def row_bytes(self, dimension: int, config: ResidentConfig) -> int:
+        """Estimated index bytes per row, ids not included."""
+        ...
+
+
 @cache
 def scann_installed() -> bool:
     return importlib.util.find_spec("scann") is not None
@@ -71,11 +82,13 @@ def engine_for(config: ResidentConfig) -> Literal["scann", "hnsw"]:
     return config.engine
 
 
-def new_index(spec: TableSpec, config: ResidentConfig) -> GraphIndex:
+def index_type(config: ResidentConfig) -> GraphIndexType:
+    """The index class of the engine ``config`` asks for (imported here: both engine
+    modules import this one)."""
     if engine_for(config) == "scann":
         from .resident_scann import ScannIndex
 
-        return ScannIndex(spec, config)
+        return ScannIndex
     from .resident_hnsw import HnswIndex
 
-    return HnswIndex(spec, config)
+    return HnswIndex

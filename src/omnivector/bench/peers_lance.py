@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..resident_index import scann_installed
-from ..resident_scann import TREE_MIN_ROWS, partitions_for
+from ..resident_scann import partitions_for
 from .peers_base import TABLE, Batch, Params, System, ids_of
 
 __all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "OmnivectorResident", "Pylance"]
@@ -149,7 +149,7 @@ class OmnivectorResident(Omnivector):
         if not scann_installed():
             return [{"ef": ef} for ef in self.config["ef_sweep"] if ef >= k]
         count = int(self.config["count"])
-        partitions = partitions_for(count) if count >= TREE_MIN_ROWS else 1
+        partitions = max(1, partitions_for(count))  # 0: no tree, nprobes does not apply
         points: list[Params] = []
         for share in RESIDENT_PARTITION_SHARES:
             for refine_factor in RESIDENT_REFINE_FACTORS:
