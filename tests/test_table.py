@@ -233,6 +233,23 @@ def test_a_table_that_cannot_be_opened_for_writing_takes_no_rows(
     assert _data_files(table) == files and table.count() == 5
 
 
+def test_an_add_whose_data_files_fail_to_write_takes_no_rows(
+    table: ov.Table, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table.add(make_docs(5, rng))
+    files = _data_files(table)
+
+    def unwritable(*_: object) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(table_module, "_write_files", unwritable)
+    with pytest.raises(ov.StorageError, match="no space left"):
+        table.add(make_docs(300, rng, start=5))
+    monkeypatch.undo()
+    assert _data_files(table) == files and table.count() == 5
+    assert table.add(make_docs(300, rng, start=5)).inserted == 300
+
+
 def test_values_too_large_for_float16_storage_are_refused(store: ov.VectorStore) -> None:
     table = store.create_table("half", storage=ov.StorageOptions(vector_dtype="float16"))
     vectors = np.full((3, DIM), 0.5, np.float32)

@@ -172,14 +172,13 @@ class Table:
 
         def commit() -> WriteResult:
             digests = self._store.id_digests
-            # A worker opens the table and writes the data files while this thread checks
-            # the rows and then the ids against the opened version (Lance's writer leaves
-            # most of a second core idle); the files are committed only if all is well.
-            opened: Future[lance.LanceDataset] = Future()
-            writing = self._store.write_pool.submit(self._open_and_write, table, opened)
+            # A worker writes the data files while this thread checks the rows and then the
+            # ids (Lance's writer leaves most of a second core idle); the files are committed
+            # only if all is well.
+            dataset = self.writable_dataset()
+            writing = self._store.write_pool.submit(_write_files, table, dataset)
             try:
                 check_rows(table)
-                dataset = opened.result()
                 check = check_new_ids(digests, self.name, dataset, table.column("id"))
             except BaseException:
                 self._drop_files(writing)
@@ -652,19 +651,6 @@ class Table:
         maintenance.drop_columns(self, list(columns))
 
     # -- internals --------------------------------------------------------------------------
-
-    def _open_and_write(
-        self, table: pa.Table, opened: Future[lance.LanceDataset]
-    ) -> lance.Transaction:
-        """Open a private handle, hand it over through ``opened``, and write ``table`` as
-        new data files of it (not committed)."""
-        try:
-            dataset = self.writable_dataset()
-        except BaseException as exc:
-            opened.set_exception(exc)
-            raise
-        opened.set_result(dataset)
-        return _write_files(table, dataset)
 
     def _drop_files(self, writing: Future[lance.Transaction]) -> None:
         """Wait for a write that will not be committed and remove its data files."""
