@@ -3,8 +3,10 @@ freshness, budget."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -424,3 +426,41 @@ def test_an_empty_table_is_served_until_rows_arrive(
         table.add(arrow_docs(probe[None, :]))
         assert table.load_resident(timeout=60)
         assert table.search(probe, k=3).ids == ["d0"] and _answered(store) == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_searches_run_side_by_side_and_a_change_waits_for_them(
+    tmp_path: Path, rng: np.random.Generator, engine: str
+) -> None:
+    with _open(tmp_path / "store", engine=engine) as store:
+        table, vectors = _filled(store, rng)
+        assert table.load_resident(timeout=60)
+        assert store.resident is not None
+        graph = store.resident._graphs["t"]
+        search = graph.index.search
+        in_flight, overlap = [0], [0]
+        ended: list[float] = []
+        guard = threading.Lock()
+
+        def slow_search(query: Any) -> Any:
+            with guard:
+                in_flight[0] += 1
+                overlap[0] = max(overlap[0], in_flight[0])
+            time.sleep(0.3)  # long enough for every thread to be inside at once
+            answer = search(query)
+            with guard:
+                in_flight[0] -= 1
+                ended.append(time.monotonic())
+            return answer
+
+        graph.index.search = slow_search  # type: ignore[method-assign]
+        with ThreadPoolExecutor(4) as pool:
+            answers = [pool.submit(table.search, vectors[i], k=1, columns=["id"]) for i in range(4)]
+            time.sleep(0.1)
+            graph.retire()  # a change to the graph must wait for the searches in flight
+            retired = time.monotonic()
+            assert [a.result().ids for a in answers] == [[f"d{i}"] for i in range(4)]
+        assert overlap[0] == 4 and len(ended) == 4 and retired >= max(ended)
+        before = _answered(store)
+        assert table.search(vectors[5], k=1).ids == ["d5"]  # a retired graph passes to Lance
+        assert _answered(store) == before

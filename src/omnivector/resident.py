@@ -178,6 +178,8 @@ class ResidentGraph:
         self.addresses = np.empty(0, np.uint64)
         self.alive = np.empty(0, np.bool_)
         self._lock = threading.Lock()
+        self._searches_done = threading.Condition(self._lock)
+        self._searching = 0  # searches in flight: they run side by side, not under the lock
 
     @property
     def rows(self) -> int:
@@ -264,11 +266,13 @@ class ResidentGraph:
         return True
 
     def publish(self, version: VersionKey, fragments: dict[int, FragmentState]) -> None:
-        """Answer for ``version`` (the graph is retired or not yet shared)."""
-        kept = self.index.remove(self.alive)
-        if kept is not None:  # rows left the index and others took their positions
-            self._ids, self.addresses = self._ids[kept], self.addresses[kept]
-            self.alive = np.ones(len(kept), np.bool_)
+        """Answer for ``version``. A graph still answering (its rows unchanged) only moves
+        to the new version: searches in flight read its index."""
+        if self.version is None:  # retired or not yet shared: the index may change
+            kept = self.index.remove(self.alive)
+            if kept is not None:  # rows left the index and others took their positions
+                self._ids, self.addresses = self._ids[kept], self.addresses[kept]
+                self.alive = np.ones(len(kept), np.bool_)
         with self._lock:
             self.version, self.fragments = version, fragments
 
@@ -276,6 +280,7 @@ class ResidentGraph:
         """Stop answering (waits for queries in flight) before the graph is changed."""
         with self._lock:
             self.version = None
+            self._searches_done.wait_for(lambda: not self._searching)
 
     def search(self, query: VectorQuery, version: VersionKey) -> Nearest | None:
         """The query's nearest rows, or None if the graph is not at ``version``. Cosine:
@@ -284,7 +289,14 @@ class ResidentGraph:
         with self._lock:
             if self.version != version:
                 return None
+            self._searching += 1
+        try:  # the index is only read while searches are in flight
             nearest, positions = self.index.search(query)
+        finally:
+            with self._lock:
+                self._searching -= 1
+                if not self._searching:
+                    self._searches_done.notify_all()
         # cosine distances need the query's norm, taken when asked: from a copy, as the
         # caller may reuse the query's buffer meanwhile
         vector = query.vector.copy() if self.spec.metric == "cosine" else None
