@@ -295,7 +295,7 @@ class ResidentGraph:
         finally:
             with self._lock:
                 self._searching -= 1
-                if not self._searching:
+                if not self._searching and self.version is None:  # retire() is waiting
                     self._searches_done.notify_all()
         # cosine distances need the query's norm, taken when asked: from a copy, as the
         # caller may reuse the query's buffer meanwhile
