@@ -191,3 +191,6 @@ def test_hybrid_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         assert {"text", "vector", "hybrid"} <= set(latency[system])
         assert latency[system]["hybrid"]["count"] == 100
         assert latency[system]["hybrid_vs_slower_part"] > 0
+    for system in ("omnivector", "omnivector-resident"):
+        assert set(latency["threads"][system]) == {"1", "2"}
+        assert all(qps > 0 for qps in latency["threads"][system].values())

@@ -10,7 +10,9 @@ RRF and weighted fusion, with a sweep of the fusion weight.
 Latency: p50/p99 of text-only, vector-only and hybrid queries on 100k documents (quick: 20k)
 of synthetic text with clustered vectors, next to the same table with a resident graph, the
 same Lance queries on a raw pylance handle (the hybrid's two legs on two threads, unfused: the
-floor) and lancedb's hybrid search on the same data, all interleaved query by query.
+floor) and lancedb's hybrid search on the same data, all interleaved query by query. Then
+the QPS of vector queries (ids only) from one thread and from two, on Lance and on the
+resident graph.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import math
 import os
 import random
 import re
+import statistics
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -41,6 +45,7 @@ from .data import clustered_vectors, vector_array
 
 K = 10
 DIMENSION = 384
+THREADS = (1, 2)
 
 
 def _words(name: str) -> list[str]:
@@ -156,6 +161,11 @@ def _latency(ctx: BenchContext) -> dict[str, Any]:
         measured = dict(zip(calls, (t.as_dict() for t in timings), strict=True))
         info = resident_store.resident_info()
         out["resident_answered"] = info.answered if info is not None else 0
+        alone = [v for v, _ in probes]
+        out["threads"] = {
+            system: {str(n): _throughput(partial(_ids_search, searched), alone, n) for n in THREADS}
+            for system, searched in (("omnivector", table), ("omnivector-resident", resident))
+        }
         store.close()
         resident_store.close()
     measured["omnivector-resident text"] = measured["omnivector text"]
@@ -169,6 +179,29 @@ def _latency(ctx: BenchContext) -> dict[str, Any]:
 
 
 Probe = Callable[[np.ndarray, str], Any]
+
+
+def _ids_search(table: Table, vector: np.ndarray) -> Any:
+    return table.search(vector, k=K, columns=["id"])
+
+
+def _throughput(
+    search: Callable[[np.ndarray], Any], probes: list[np.ndarray], threads: int, rounds: int = 3
+) -> float:
+    """Queries per second with ``threads`` threads sharing ``probes``: the median round."""
+
+    def run(part: list[np.ndarray]) -> None:
+        for vector in part:
+            search(vector)
+
+    parts = [probes[i::threads] for i in range(threads)]
+    measured = []
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(rounds):
+            start = time.perf_counter()
+            list(pool.map(run, parts))
+            measured.append(len(probes) / (time.perf_counter() - start))
+    return statistics.median(measured)
 
 
 def _omnivector_calls(table: Table) -> dict[str, Probe]:
@@ -264,5 +297,16 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     ctx.echo(
         f"hybrid p50 / slower part p50: {ratios} (pylance: the two queries on two threads, "
         "no fusion)"
+    )
+    threads = latency["threads"]
+    ctx.echo("vector queries (ids only), QPS by threads sharing the queries")
+    ctx.echo(
+        format_table(
+            ["system", *(f"{n} thread(s)" for n in THREADS), "ratio"],
+            [
+                [system, *(by[str(n)] for n in THREADS), by[str(THREADS[-1])] / by["1"]]
+                for system, by in threads.items()
+            ],
+        )
     )
     return {"quality": quality, "latency": latency}
