@@ -304,7 +304,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         format_table(
             ["system", *(f"{n} thread(s)" for n in THREADS), "ratio"],
             [
-                [system, *(by[str(n)] for n in THREADS), by[str(THREADS[-1])] / by["1"]]
+                [system, *(by[str(n)] for n in THREADS), by[str(THREADS[-1])] / by[str(THREADS[0])]]
                 for system, by in threads.items()
             ],
         )
