@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector import stored_ids
-from omnivector.stored_ids import IdDigest, IdDigests, id_hashes
+from omnivector import id_hashing, stored_ids
+from omnivector.id_hashing import SortedIdHashes, id_hashes
+from omnivector.stored_ids import IdDigest, IdDigests
 
 DIM = 8
 
@@ -30,10 +31,10 @@ def _store(path: Path) -> ov.VectorStore:
 def test_digest_matches_its_hashes_across_runs() -> None:
     digest = IdDigest.of((1, "t"), np.array([5, -3, 9], np.int64))
     for version in range(2, 12):  # more runs than are kept apart: merged on the way
-        digest = digest.extended((version, "t"), np.array([version * 100, -version], np.int64))
+        digest = digest.extended((version, "t"), np.array([-version, version * 100], np.int64))
     assert digest.key == (11, "t") and digest.size == 23 and len(digest.runs) <= 8
-    probe = np.array([9, 700, -11, 4, 1100, -12, 0], np.int64)
-    assert digest.matches(probe).tolist() == [True, True, True, False, True, False, False]
+    probe = np.array([-12, -11, 0, 4, 9, 700, 1100], np.int64)
+    assert digest.matches(probe).tolist() == [False, True, False, False, True, True, True]
     assert IdDigest.of((1, "t"), np.array([], np.int64)).matches(probe).tolist() == [False] * 7
 
 
@@ -100,7 +101,11 @@ def test_hash_collisions_are_checked_against_the_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # every id hashes alike: each digest lookup matches and must be settled by the table
-    monkeypatch.setattr(stored_ids, "id_hashes", lambda ids: np.zeros(len(ids), np.int64))
+    def same(ids: object) -> np.ndarray:
+        return np.zeros(len(ids), np.int64)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(id_hashing, "id_hashes", same)
+    monkeypatch.setattr(stored_ids, "id_hashes", same)
     with _store(tmp_path) as store:
         table = store.create_table("docs")
         table.add(_docs(_ids(0, 30)))
@@ -125,3 +130,16 @@ def test_hashes_follow_the_ids() -> None:
     ).all()
     assert len(np.unique(id_hashes(many))) == len(many)
     assert len(id_hashes(pa.chunked_array([], pa.string()))) == 0
+
+
+def test_sorted_hashes_keep_each_ids_position_and_tell_of_repeats() -> None:
+    import pyarrow as pa
+
+    ids = pa.chunked_array([["c", "a"], ["b", "a"]])
+    hashes = SortedIdHashes.of(ids)
+    assert (np.diff(hashes.values) >= 0).all()
+    assert (id_hashes(ids)[hashes.order] == hashes.values).all()
+    assert sorted(hashes.order.tolist()) == [0, 1, 2, 3]
+    assert hashes.may_repeat()
+    assert not SortedIdHashes.of(pa.array(["c", "a", "b"])).may_repeat()
+    assert not SortedIdHashes.of(pa.array([], pa.string())).may_repeat()

@@ -26,6 +26,7 @@ from .errors import (
     InvalidNameError,
     SchemaError,
 )
+from .id_hashing import SortedIdHashes
 from .storage import DEFAULT_STORAGE, StorageOptions
 
 __all__ = [
@@ -423,10 +424,14 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
         return np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
 
 
-def check_rows(table: pa.Table) -> None:
+def check_rows(table: pa.Table, id_hashes: SortedIdHashes | None = None) -> None:
     """The checks of converted rows that read every value: no id repeated in the batch, and
-    only finite vectors (values too large for the stored float type are infinite)."""
-    check_no_repeated_ids(table.column("id"))
+    only finite vectors (values too large for the stored float type are infinite).
+
+    ``id_hashes``: the hashes of the table's ids, when the caller already has them.
+    """
+    ids = table.column("id")
+    _check_no_repeated_ids(ids, id_hashes or SortedIdHashes.of(ids))
     start = 0
     for chunk in table.column("vector").chunks:
         matrix = chunk.flatten().to_numpy().reshape(len(chunk), chunk.type.list_size)
@@ -446,8 +451,9 @@ def _first_non_finite_row(matrix: np.ndarray) -> int | None:
     alone, but it wakes the BLAS threads, which then spin on the cores Lance's writer is
     using (``add`` checks while the files are written): adds were 10-25% slower.
     """
-    finite = np.isfinite(matrix).all(axis=1)
-    return None if finite.all() else int(np.flatnonzero(~finite)[0])
+    if np.isfinite(matrix).all():
+        return None
+    return int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
 
 
 def query_vector(value: object, dimension: int) -> np.ndarray:
@@ -478,8 +484,11 @@ def _ids_array(column: pa.Array) -> pa.Array:
     return column
 
 
-def check_no_repeated_ids(ids: pa.ChunkedArray) -> None:
-    """Raise ``DuplicateIdError`` if an id appears more than once in ``ids``."""
+def _check_no_repeated_ids(ids: pa.ChunkedArray, hashes: SortedIdHashes) -> None:
+    """Raise ``DuplicateIdError`` if an id appears more than once in ``ids`` (hashed to
+    ``hashes``); the ids themselves are compared only if two hashes are equal."""
+    if not hashes.may_repeat():
+        return
     counts = pa.compute.value_counts(ids)
     if len(counts) != len(ids):
         repeated = [c["values"] for c in counts.to_pylist() if c["counts"] > 1]

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from .errors import lance_errors
 from .filters import ids_filter
+from .id_hashing import SortedIdHashes, id_hashes
 
 __all__ = [
     "DEFAULT_MAX_IDS",
@@ -53,66 +54,6 @@ def version_key(dataset: lance.LanceDataset) -> VersionKey:
     return int(dataset.version), dataset.get_version()["timestamp"]
 
 
-def id_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """64-bit hashes of string ``ids``, computed over their UTF-8 bytes with numpy alone.
-
-    Each id's bytes ``b0 b1 ...`` hash to ``sum(b_j * P**j)`` modulo 2**64 (wrapping uint64
-    arithmetic; ``P`` is odd, so its powers can be divided out), mixed with the length and
-    finished by SplitMix64. Equal hashes only make an id a candidate that is then looked up,
-    so collisions cost time, never correctness.
-    """
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
-    ids = ids.cast(pa.large_string())
-    parts = [
-        _hash_chunk(ids.slice(start, _HASH_CHUNK)) for start in range(0, len(ids), _HASH_CHUNK)
-    ]
-    return np.concatenate(parts) if parts else np.empty(0, np.int64)
-
-
-# ids hashed per numpy pass: bounds the per-byte temporaries
-_HASH_CHUNK = 16_384
-_HASH_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
-# powers of _HASH_BASE and of its inverse, grown on demand; one tuple, replaced whole, so a
-# thread never sees the two arrays at different lengths
-_base_powers_cache = (np.ones(1, np.uint64), np.ones(1, np.uint64))
-
-
-def _hash_chunk(ids: pa.Array) -> np.ndarray:
-    _, offsets_buffer, data_buffer = ids.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int64)[ids.offset : ids.offset + len(ids) + 1]
-    first, last = int(offsets[0]), int(offsets[-1])
-    data = (
-        np.frombuffer(data_buffer, np.uint8)[first:last] if data_buffer else np.empty(0, np.uint8)
-    )
-    starts, ends = offsets[:-1] - first, offsets[1:] - first
-    powers, inverse = _base_powers(len(data) + 1)
-    prefix = np.zeros(len(data) + 1, np.uint64)
-    np.cumsum(data.astype(np.uint64) * powers[: len(data)], out=prefix[1:])
-    hashes = (prefix[ends] - prefix[starts]) * inverse[starts]
-    hashes ^= (ends - starts).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    hashes ^= hashes >> np.uint64(30)
-    hashes *= np.uint64(0xBF58476D1CE4E5B9)
-    hashes ^= hashes >> np.uint64(27)
-    hashes *= np.uint64(0x94D049BB133111EB)
-    hashes ^= hashes >> np.uint64(31)
-    return hashes.view(np.int64)
-
-
-def _base_powers(count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``count`` powers of the hash base and of its inverse modulo 2**64."""
-    global _base_powers_cache
-    cached = _base_powers_cache
-    if len(cached[0]) < count:
-        size = max(count, 2 * len(cached[0]))
-        powers = np.full(size, _HASH_BASE, np.uint64)
-        powers[0] = 1
-        inverse = np.full(size, pow(_HASH_BASE, -1, 1 << 64), np.uint64)
-        inverse[0] = 1
-        cached = _base_powers_cache = (np.cumprod(powers), np.cumprod(inverse))
-    return cached
-
-
 @dataclass(frozen=True, slots=True)
 class IdDigest:
     """The hashes of every id stored at one table version, in sorted runs."""
@@ -128,20 +69,20 @@ class IdDigest:
     def size(self) -> int:
         return sum(len(run) for run in self.runs)
 
-    def matches(self, hashes: np.ndarray) -> np.ndarray:
-        """A mask of the ``hashes`` found in the digest (the ids that may be stored)."""
-        order = np.argsort(hashes)
-        wanted = hashes[order]  # sorted lookups walk each run in order: far fewer cache misses
-        found = np.zeros(len(hashes), bool)
+    def matches(self, sorted_hashes: np.ndarray) -> np.ndarray:
+        """A mask of the ascending ``sorted_hashes`` found in the digest (the ids that may be
+        stored); sorted lookups walk each run in order: far fewer cache misses."""
+        found = np.zeros(len(sorted_hashes), bool)
         for run in self.runs:
             if len(run):
-                at = np.minimum(np.searchsorted(run, wanted), len(run) - 1)
-                found[order] |= run[at] == wanted
+                at = np.minimum(np.searchsorted(run, sorted_hashes), len(run) - 1)
+                found |= run[at] == sorted_hashes
         return found
 
-    def extended(self, key: VersionKey, hashes: np.ndarray) -> IdDigest:
-        """The digest of ``key``: this one plus the ``hashes`` a commit added."""
-        runs = (*self.runs, np.sort(hashes))
+    def extended(self, key: VersionKey, sorted_hashes: np.ndarray) -> IdDigest:
+        """The digest of ``key``: this one plus the ascending ``sorted_hashes`` a commit
+        added."""
+        runs = (*self.runs, sorted_hashes)
         if len(runs) > _MAX_RUNS:
             # timsort ("stable") merges the sorted runs instead of sorting from scratch: 4x faster
             runs = (np.sort(np.concatenate(runs), kind="stable"),)
@@ -187,30 +128,35 @@ class IdCheck:
     :func:`record_append` needs to extend the digest once the batch is committed."""
 
     taken: set[str]
-    hashes: np.ndarray
+    sorted_hashes: np.ndarray
     digest: IdDigest | None
 
 
 def check_new_ids(
-    digests: IdDigests, name: str, dataset: lance.LanceDataset, ids: pa.ChunkedArray
+    digests: IdDigests,
+    name: str,
+    dataset: lance.LanceDataset,
+    ids: pa.ChunkedArray,
+    hashes: SortedIdHashes,
 ) -> IdCheck:
-    """Which of ``ids`` table ``name`` stores at ``dataset``'s version, through its digest
-    when current; a full read of the id column also makes the digest."""
+    """Which of ``ids`` (hashed to ``hashes``) table ``name`` stores at ``dataset``'s version,
+    through its digest when current; a full read of the id column also makes the digest."""
     key = version_key(dataset)
     digest = digests.current(name, key)
     if digest is not None:
-        hashes = id_hashes(ids)
-        maybe = ids.filter(pa.array(digest.matches(hashes)))
+        maybe = ids.take(hashes.order[digest.matches(hashes.values)])
         taken = existing_ids(dataset, maybe, table=name) if len(maybe) else set()
-        return IdCheck(taken, hashes, digest)
-    if dataset.count_rows() > min(digests.max_ids, _ID_READ_ALL_RATIO * len(ids)):
+        return IdCheck(taken, hashes.values, digest)
+    stored_count = dataset.count_rows()
+    if stored_count > min(digests.max_ids, _ID_READ_ALL_RATIO * len(ids)):
         # no digest to extend: the batch's hashes are not needed
         return IdCheck(existing_ids(dataset, ids, table=name), np.empty(0, np.int64), None)
-    hashes = id_hashes(ids)
+    if stored_count == 0:
+        return IdCheck(set(), hashes.values, IdDigest(key, ()))
     with lance_errors(f"checking ids in {name!r}"):
         stored = dataset.to_table(columns=["id"]).column("id").combine_chunks()
     taken = set(ids.filter(pc.is_in(ids, value_set=stored)).to_pylist())
-    return IdCheck(taken, hashes, IdDigest.of(key, id_hashes(stored)))
+    return IdCheck(taken, hashes.values, IdDigest.of(key, id_hashes(stored)))
 
 
 def record_append(
@@ -219,7 +165,7 @@ def record_append(
     """Extend the digest with a committed batch, if ``written`` is the version right after the
     one checked (else another commit came between, and the digest is dropped)."""
     if check.digest is not None and int(written.version) == check.digest.key[0] + 1:
-        digests.install(name, check.digest.extended(version_key(written), check.hashes))
+        digests.install(name, check.digest.extended(version_key(written), check.sorted_hashes))
     else:
         digests.discard(name)
 

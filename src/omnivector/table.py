@@ -33,6 +33,7 @@ from .errors import (
 )
 from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from .fusion import RRF, Fusion
+from .id_hashing import SortedIdHashes
 from .location import data_files
 from .results import SearchResults
 from .schema import TableSpec, check_rows, query_vector, rows_from_arrow
@@ -178,8 +179,10 @@ class Table:
             dataset = self.writable_dataset()
             writing = self._store.write_pool.submit(_write_files, table, dataset)
             try:
-                check_rows(table)
-                check = check_new_ids(digests, self.name, dataset, table.column("id"))
+                ids = table.column("id")
+                hashes = SortedIdHashes.of(ids)
+                check_rows(table, hashes)
+                check = check_new_ids(digests, self.name, dataset, ids, hashes)
             except BaseException:
                 self._drop_files(writing)
                 raise
