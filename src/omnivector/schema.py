@@ -424,14 +424,14 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
         return np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
 
 
-def check_rows(table: pa.Table, id_hashes: SortedIdHashes | None = None) -> None:
+def check_rows(table: pa.Table, hashes: SortedIdHashes | None = None) -> None:
     """The checks of converted rows that read every value: no id repeated in the batch, and
     only finite vectors (values too large for the stored float type are infinite).
 
-    ``id_hashes``: the hashes of the table's ids, when the caller already has them.
+    ``hashes``: those of the table's ids, when the caller already has them.
     """
     ids = table.column("id")
-    _check_no_repeated_ids(ids, id_hashes or SortedIdHashes.of(ids))
+    _check_no_repeated_ids(ids, hashes or SortedIdHashes.of(ids))
     start = 0
     for chunk in table.column("vector").chunks:
         matrix = chunk.flatten().to_numpy().reshape(len(chunk), chunk.type.list_size)
