@@ -33,7 +33,7 @@ from omnivector.core.errors import (
 )
 from omnivector.core.fusion import RRF, Weighted
 from omnivector.core.layout import StorageOptions
-from omnivector.core.results import Hit, SearchResults
+from omnivector.core.results import Hit, SearchResults, WriteResult
 from omnivector.distributed.engine import RayEngine
 from omnivector.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from omnivector.indexing.builds import IndexBuild, IndexBuildConfig, IndexInfo
@@ -49,7 +49,7 @@ from omnivector.maintenance.compaction import (
 from omnivector.resident.graphs import ResidentConfig, ResidentInfo
 from omnivector.storage.pool import CacheInfo, DatasetCacheConfig
 from omnivector.store import VectorStore, connect
-from omnivector.table import Table, WriteResult
+from omnivector.table import Table
 
 __version__ = "0.1.0"
 

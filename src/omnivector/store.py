@@ -29,7 +29,7 @@ from omnivector.core.errors import (
     lance_errors,
 )
 from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
-from omnivector.core.results import SearchResults
+from omnivector.core.results import SearchResults, WriteResult
 from omnivector.core.schema import TableSpec, check_dimension, check_metric, check_table_name
 from omnivector.embedding import Embedder
 from omnivector.indexing.builds import (
@@ -45,7 +45,7 @@ from omnivector.storage.locations import StoreLocation
 from omnivector.storage.locks import table_lock
 from omnivector.storage.pool import DEFAULT_CACHE, CacheInfo, DatasetCache, DatasetCacheConfig
 from omnivector.storage.unique_ids import IdDigests
-from omnivector.table import Table, WriteResult
+from omnivector.table import Table
 
 __all__ = ["VectorStore", "connect"]
 

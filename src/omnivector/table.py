@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -32,8 +31,10 @@ from omnivector.core.errors import (
 from omnivector.core.filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from omnivector.core.fusion import RRF, Fusion
 from omnivector.core.layout import StorageOptions
-from omnivector.core.results import SearchResults
+from omnivector.core.query import TextQuery, VectorQuery
+from omnivector.core.results import SearchResults, WriteResult
 from omnivector.core.schema import TableSpec, check_rows, query_vector, rows_from_arrow
+from omnivector.core.validation import is_integer, is_number
 from omnivector.distributed import engine as distributed
 from omnivector.distributed import writes as distributed_writes
 from omnivector.distributed.engine import Engine
@@ -41,8 +42,6 @@ from omnivector.indexing import builds as indexing
 from omnivector.maintenance import compaction as maintenance
 from omnivector.operations.search import (
     HYBRID_TEXT_DEPTH,
-    TextQuery,
-    VectorQuery,
     hybrid_search,
     resident_search,
     result_columns,
@@ -58,23 +57,13 @@ if TYPE_CHECKING:
     from omnivector.resident.graphs import ResidentGraphs
     from omnivector.store import VectorStore
 
-__all__ = ["Table", "WriteResult"]
+__all__ = ["Table"]
 
 T = TypeVar("T")
 
 _ID_CHUNK = 512
 _COMMIT_RETRIES = 8
 _WRITE_LOCK_TIMEOUT = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What a write changed, and the table version it produced."""
-
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    version: int = 0
 
 
 class Table:
@@ -742,7 +731,7 @@ class Table:
                 f"text_columns must name string columns {sorted(allowed)}, got {sorted(boosts)}"
             )
         for name, boost in boosts.items():
-            if isinstance(boost, bool) or not isinstance(boost, (int, float)) or boost <= 0:
+            if not is_number(boost) or boost <= 0:
                 raise InvalidInputError(f"boost for {name!r} must be a positive number")
         return {name: float(boost) for name, boost in boosts.items()}
 
@@ -800,6 +789,6 @@ def _chunks(values: list[T], size: int) -> Iterator[list[T]]:
 
 
 def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not (is_integer(value) or isinstance(value, np.integer)) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)

@@ -27,6 +27,7 @@ from omnivector.core.errors import (
     SchemaError,
 )
 from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
+from omnivector.core.validation import is_integer
 from omnivector.storage.id_hashes import SortedIdHashes
 
 __all__ = [
@@ -82,11 +83,7 @@ def check_field_name(name: object) -> str:
 
 def check_dimension(dimension: object) -> int:
     """Return a valid vector dimension or raise ``InvalidInputError``."""
-    if (
-        isinstance(dimension, bool)
-        or not isinstance(dimension, int)
-        or not (1 <= dimension <= _MAX_DIMENSION)
-    ):
+    if not is_integer(dimension) or not (1 <= dimension <= _MAX_DIMENSION):
         raise InvalidInputError(
             f"dimension must be an integer from 1 to {_MAX_DIMENSION}, got {dimension!r}"
         )
@@ -615,7 +612,7 @@ def _check_json_value(value: object, path: str, depth: int = 0) -> None:
     if depth > 32:
         raise InvalidInputError(f"{path} nests deeper than 32 levels")
     if value is None or isinstance(value, (str, bool, int)):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        if is_integer(value) and abs(value) >= 2**63:
             raise InvalidInputError(f"{path} holds an integer outside the 64-bit range")
         return
     if isinstance(value, float):

@@ -36,6 +36,7 @@ from omnivector.core.errors import (
     OmnivectorError,
     StorageError,
 )
+from omnivector.core.validation import is_integer
 from omnivector.indexing.builds import IndexInfo, IndexRequest, list_indexes
 from omnivector.maintenance.compaction import DEFAULT_MAINTENANCE, CompactionResult
 
@@ -78,12 +79,10 @@ class RayEngine:
     def __post_init__(self) -> None:
         for name in ("num_cpus", "num_workers"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
+            if value is not None and (not is_integer(value) or value < 1):
                 raise InvalidInputError(f"{name} must be a positive integer or None, got {value!r}")
         rows = self.max_rows_per_file
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        if not is_integer(rows) or rows < 1:
             raise InvalidInputError(f"max_rows_per_file must be a positive integer, got {rows!r}")
         if self.address is not None and not isinstance(self.address, str):
             raise InvalidInputError(f"address must be a string or None, got {self.address!r}")

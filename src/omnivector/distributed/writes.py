@@ -24,6 +24,7 @@ from omnivector.core.errors import (
     lance_errors,
 )
 from omnivector.core.filters import ids_filter
+from omnivector.core.results import WriteResult
 from omnivector.core.schema import WRITE_BATCH_ROWS, TableSpec
 from omnivector.distributed.engine import (
     RayEngine,
@@ -36,7 +37,7 @@ from omnivector.storage.locations import data_files
 from omnivector.storage.unique_ids import existing_ids, stored_rows
 
 if TYPE_CHECKING:
-    from omnivector.table import Table, WriteResult
+    from omnivector.table import Table
 
 __all__ = ["add", "upsert"]
 
@@ -146,8 +147,6 @@ class _Written:
 def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     """Insert documents with Ray tasks; ``data`` is a ``ray.data.Dataset`` or any input
     ``Table.add`` takes. Same contract as ``Table.add``: new, unique ids or nothing written."""
-    from omnivector.table import WriteResult
-
     written = _write_blocks(table, data, engine, new_ids_only=True)
     if not written.fragments:
         return WriteResult(version=table.version)
@@ -165,8 +164,6 @@ def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
 def upsert(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     """Insert documents with Ray tasks, replacing stored documents with the same id in the
     same commit (readers see the old documents or the new ones, never neither)."""
-    from omnivector.table import WriteResult
-
     written = _write_blocks(table, data, engine, new_ids_only=False)
     if not written.fragments:
         return WriteResult(version=table.version)

@@ -36,6 +36,7 @@ from omnivector.core.errors import (
     OmnivectorError,
     lance_errors,
 )
+from omnivector.core.validation import is_integer, is_number
 from omnivector.indexing.watch import StallWatch
 from omnivector.storage.locks import LockCancelledError, table_lock
 
@@ -112,17 +113,9 @@ class IndexBuildConfig:
             raise InvalidInputError(
                 f"executor must be 'process' or 'thread', got {self.executor!r}"
             )
-        if (
-            isinstance(self.max_concurrent, bool)
-            or not isinstance(self.max_concurrent, int)
-            or self.max_concurrent < 1
-        ):
+        if not is_integer(self.max_concurrent) or self.max_concurrent < 1:
             raise InvalidInputError("max_concurrent must be a positive integer")
-        if (
-            isinstance(self.stall_seconds, bool)
-            or not isinstance(self.stall_seconds, (int, float))
-            or self.stall_seconds <= 0
-        ):
+        if not is_number(self.stall_seconds) or self.stall_seconds <= 0:
             raise InvalidInputError("stall_seconds must be a positive number of seconds")
 
 

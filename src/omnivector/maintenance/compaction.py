@@ -31,6 +31,7 @@ from omnivector.core.errors import (
     VersionNotFoundError,
     lance_errors,
 )
+from omnivector.core.results import WriteResult
 from omnivector.core.schema import (
     FIELD_TYPES,
     RESERVED_COLUMNS,
@@ -38,11 +39,12 @@ from omnivector.core.schema import (
     TableSpec,
     check_field_name,
 )
+from omnivector.core.validation import is_integer, is_number
 from omnivector.indexing.builds import IndexInfo, list_indexes
 
 if TYPE_CHECKING:
     from omnivector.store import VectorStore
-    from omnivector.table import Table, WriteResult
+    from omnivector.table import Table
 
 __all__ = [
     "DEFAULT_MAINTENANCE",
@@ -94,11 +96,11 @@ class MaintenanceConfig:
             "target_rows_per_fragment",
         ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
         for name in ("max_deleted_fraction", "keep_seconds", "min_interval"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if not is_number(value) or value < 0:
                 raise InvalidInputError(f"{name} must be a non-negative number, got {value!r}")
 
 
@@ -231,7 +233,7 @@ def cleanup(
     newest ``keep_versions`` (default 1). Tagged versions are kept."""
     age = _as_timedelta(older_than) if older_than is not None else timedelta(0)
     keep = 1 if keep_versions is None else keep_versions
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+    if not is_integer(keep) or keep < 1:
         raise InvalidInputError(f"keep_versions must be a positive integer, got {keep!r}")
     with _maintenance_lock(table):
         return _cleanup_locked(table, age, keep)
@@ -279,7 +281,7 @@ def optimize(table: Table) -> OptimizeResult:
 def _as_timedelta(value: timedelta | float) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if not is_number(value) or value < 0:
         raise InvalidInputError(f"older_than must be a timedelta or seconds >= 0, got {value!r}")
     return timedelta(seconds=value)
 
@@ -484,7 +486,7 @@ def _resolve(dataset: lance.LanceDataset, version: int | str) -> int:
         if version not in known:
             raise VersionNotFoundError(f"no tag {version!r}; known tags: {sorted(known)}")
         return int(known[version]["version"])
-    if isinstance(version, bool) or not isinstance(version, int):
+    if not is_integer(version):
         raise InvalidInputError(f"version must be a number or a tag name, got {version!r}")
     numbers = {int(v["version"]) for v in dataset.versions()}
     if version not in numbers:
@@ -505,8 +507,6 @@ def checkout_dataset(table: Table, version: int | str) -> lance.LanceDataset:
 
 
 def restore(table: Table, version: int | str) -> WriteResult:
-    from omnivector.table import WriteResult
-
     view = checkout_dataset(table, version)
     with lance_errors(f"restoring {table.name!r}"):
         view.restore()  # type: ignore[no-untyped-call]

@@ -9,9 +9,8 @@ recall.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import lance
@@ -22,6 +21,7 @@ import pyarrow as pa
 from omnivector.core.errors import InvalidInputError
 from omnivector.core.filters import CompiledFilter
 from omnivector.core.fusion import Fusion
+from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import Hit, SearchResults, distances_and_scores
 from omnivector.core.schema import (
     TableSpec,
@@ -35,8 +35,6 @@ from omnivector.storage.unique_ids import VersionKey, version_key
 
 __all__ = [
     "HYBRID_TEXT_DEPTH",
-    "TextQuery",
-    "VectorQuery",
     "hybrid_search",
     "resident_search",
     "text_search",
@@ -48,32 +46,6 @@ _SCORE = "_score"
 _RESIDUAL_BATCH = 8192
 # hybrid search: BM25 candidates per hit wanted (the vector leg fetches k)
 HYBRID_TEXT_DEPTH = 2
-
-
-@dataclass(slots=True)  # not frozen: made per query, and a frozen one costs twice the time
-class VectorQuery:
-    """A validated vector query and the ANN knobs the caller set (None: the index's
-    defaults, or the resident graph's)."""
-
-    vector: np.ndarray
-    k: int
-    nprobes: int | None = None
-    ef: int | None = None
-    refine_factor: int | None = None
-    exact: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TextQuery:
-    """A full-text query over one or more columns with per-column boosts.
-
-    ``text`` may quote phrases (``"exact words"``) and mark terms that must appear
-    (``+term``) or must not (``-term``).
-    """
-
-    text: str
-    k: int
-    columns: Mapping[str, float]
 
 
 def result_columns(spec: TableSpec, requested: Sequence[str] | None) -> list[str]:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from omnivector.core.query import VectorQuery
     from omnivector.core.schema import TableSpec
-    from omnivector.operations.search import VectorQuery
     from omnivector.resident.graphs import ResidentConfig
 
 __all__ = [

@@ -34,12 +34,13 @@ import pyarrow as pa
 from omnivector.core.errors import InvalidInputError
 from omnivector.core.results import Hit, distances_and_scores
 from omnivector.core.schema import TableSpec, vectors_to_numpy
+from omnivector.core.validation import is_integer, is_number
 from omnivector.resident import engine as resident_index
 from omnivector.resident.engine import Engine, LoadStoppedError, index_type
 from omnivector.storage.unique_ids import VersionKey, version_key
 
 if TYPE_CHECKING:
-    from omnivector.operations.search import VectorQuery
+    from omnivector.core.query import VectorQuery
 
 __all__ = [
     "Nearest",
@@ -95,9 +96,9 @@ class ResidentConfig:
         names = ("max_bytes", "refine_factor", "connectivity", "expansion_add", "expansion_search")
         for name in names:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise InvalidInputError(f"ResidentConfig.{name} must be a positive integer")
-        if not isinstance(self.min_rows, int) or isinstance(self.min_rows, bool):
+        if not is_integer(self.min_rows):
             raise InvalidInputError("ResidentConfig.min_rows must be an integer")
         if self.precision not in ("f32", "f16"):
             raise InvalidInputError("ResidentConfig.precision must be 'f32' or 'f16'")
@@ -109,7 +110,7 @@ class ResidentConfig:
                 "to 3.13); use engine='hnsw' or 'auto'"
             )
         share = self.partitions_searched
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        if not is_number(share) or not 0 < share <= 1:
             raise InvalidInputError("ResidentConfig.partitions_searched must be in (0, 1]")
 
     def row_bytes(self, dimension: int) -> int:

@@ -26,8 +26,8 @@ import numpy as np
 from omnivector.resident.engine import LoadStoppedError
 
 if TYPE_CHECKING:
+    from omnivector.core.query import VectorQuery
     from omnivector.core.schema import TableSpec
-    from omnivector.operations.search import VectorQuery
     from omnivector.resident.graphs import ResidentConfig
 
 __all__ = ["ScannIndex", "partitions_for"]

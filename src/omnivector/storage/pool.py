@@ -23,6 +23,7 @@ import lance
 from lance import LanceDataset
 
 from omnivector.core.errors import InvalidInputError
+from omnivector.core.validation import is_integer, is_number
 
 __all__ = ["DEFAULT_CACHE", "CacheInfo", "DatasetCache", "DatasetCacheConfig"]
 
@@ -51,18 +52,16 @@ class DatasetCacheConfig:
 
     def __post_init__(self) -> None:
         limit = self.max_cached_tables
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
+        if limit is not None and (not is_integer(limit) or limit < 1):
             raise InvalidInputError(
                 f"max_cached_tables must be a positive integer or None, got {limit!r}"
             )
         for name in ("index_cache_bytes", "metadata_cache_bytes"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not is_integer(value) or value < 0:
                 raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
         interval = self.refresh_interval
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+        if not is_number(interval) or interval < 0:
             raise InvalidInputError(
                 f"refresh_interval must be a non-negative number of seconds, got {interval!r}"
             )
