@@ -33,7 +33,7 @@ from omnivector.core.fusion import RRF, Fusion
 from omnivector.core.layout import StorageOptions
 from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import SearchResults, WriteResult
-from omnivector.core.schema import TableSpec, check_rows, query_vector, rows_from_arrow
+from omnivector.core.schema import TableSpec, check_vectors, query_vector, rows_from_arrow
 from omnivector.core.validation import is_integer, is_number
 from omnivector.distributed import engine as distributed
 from omnivector.distributed import writes as distributed_writes
@@ -48,9 +48,13 @@ from omnivector.operations.search import (
     text_search,
     vector_search,
 )
-from omnivector.storage.id_hashes import SortedIdHashes
 from omnivector.storage.locations import data_files
-from omnivector.storage.unique_ids import check_new_ids, record_append
+from omnivector.storage.unique_ids import (
+    SortedIdHashes,
+    check_batch_ids,
+    check_new_ids,
+    record_append,
+)
 
 if TYPE_CHECKING:
     from omnivector.embedding import Embedder
@@ -173,7 +177,8 @@ class Table:
             try:
                 ids = table.column("id")
                 hashes = SortedIdHashes.of(ids)
-                check_rows(table, hashes)
+                check_batch_ids(ids, hashes)
+                check_vectors(table)
                 check = check_new_ids(digests, self.name, dataset, ids, hashes)
             except BaseException:
                 self._drop_files(writing)
@@ -668,9 +673,12 @@ class Table:
         self._check_writable()
         if self.embedder is not None:
             data = self.embedder.fill_vectors(data)
-        return self.spec.to_arrow(
+        table = self.spec.to_arrow(
             data, extra_schema=self._extra_schema(), defer_checks=defer_checks
         )
+        if not defer_checks:
+            check_batch_ids(table.column("id"))
+        return table
 
     def _extra_schema(self) -> pa.Schema:
         """Columns added by schema evolution beyond the spec's declared fields."""

@@ -21,14 +21,12 @@ import pyarrow as pa
 
 from omnivector.core.errors import (
     DimensionMismatchError,
-    DuplicateIdError,
     InvalidInputError,
     InvalidNameError,
     SchemaError,
 )
 from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
 from omnivector.core.validation import is_integer
-from omnivector.storage.id_hashes import SortedIdHashes
 
 __all__ = [
     "FIELD_TYPES",
@@ -198,14 +196,14 @@ class TableSpec:
     ) -> pa.Table:
         """Validate any accepted input and convert it to a table in the stored schema.
 
-        ``defer_checks=True`` leaves the checks that read every value (:func:`check_rows`)
+        ``defer_checks=True`` leaves the checks that read every value (:func:`check_vectors`)
         to the caller, which may run them while the rows are being written.
         """
         schema = self.arrow_schema(extra_schema or [])
         batches = [self._batch_to_arrow(b, schema) for b in iter_arrow_batches(data)]
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         if not defer_checks:
-            check_rows(table)
+            check_vectors(table)
         return table
 
     def _batch_to_arrow(self, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -234,7 +232,7 @@ class TableSpec:
     def _vector_array(self, column: pa.Array) -> pa.Array:
         matrix = vectors_to_numpy(column, self.dimension)
         dtype = np.float16 if self.storage.vector_dtype == "float16" else np.float32
-        with np.errstate(over="ignore"):  # too large for float16: found by check_rows
+        with np.errstate(over="ignore"):  # too large for float16: found by check_vectors
             flat = pa.array(matrix.astype(dtype, copy=False).ravel())
         return pa.FixedSizeListArray.from_arrays(flat, self.dimension)
 
@@ -393,7 +391,7 @@ def _vector_to_numpy(value: Any) -> np.ndarray:
 
 def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.ndarray:
     """Convert an Arrow vector column to a float32 matrix of the right width (values too
-    large for float32 become infinite; :func:`check_rows` refuses them in new rows)."""
+    large for float32 become infinite; :func:`check_vectors` refuses them in new rows)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     kind = column.type
@@ -421,14 +419,10 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
         return np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
 
 
-def check_rows(table: pa.Table, hashes: SortedIdHashes | None = None) -> None:
-    """The checks of converted rows that read every value: no id repeated in the batch, and
-    only finite vectors (values too large for the stored float type are infinite).
-
-    ``hashes``: those of the table's ids, when the caller already has them.
-    """
-    ids = table.column("id")
-    _check_no_repeated_ids(ids, hashes or SortedIdHashes.of(ids))
+def check_vectors(table: pa.Table) -> None:
+    """The check of converted rows that reads every vector: only finite values (values too
+    large for the stored float type are infinite). Ids repeated in a batch are refused by
+    :func:`omnivector.storage.unique_ids.check_batch_ids`."""
     start = 0
     for chunk in table.column("vector").chunks:
         matrix = chunk.flatten().to_numpy().reshape(len(chunk), chunk.type.list_size)
@@ -479,21 +473,6 @@ def _ids_array(column: pa.Array) -> pa.Array:
     if lengths.size and lengths.min() == 0:
         raise InvalidInputError("ids must not be empty strings")
     return column
-
-
-def _check_no_repeated_ids(ids: pa.ChunkedArray, hashes: SortedIdHashes) -> None:
-    """Raise ``DuplicateIdError`` if an id appears more than once in ``ids`` (hashed to
-    ``hashes``); the ids themselves are compared only if two hashes are equal."""
-    if not hashes.may_repeat():
-        return
-    counts = pa.compute.value_counts(ids)
-    if len(counts) != len(ids):
-        repeated = [c["values"] for c in counts.to_pylist() if c["counts"] > 1]
-        raise DuplicateIdError(
-            f"{len(repeated)} id(s) appear more than once in the batch, e.g. {repeated[:5]}; "
-            "each id must be unique (use upsert to replace documents)",
-            repeated,
-        )
 
 
 def _cast_column(batch: pa.RecordBatch, name: str, kind: pa.DataType, rows: int) -> pa.Array:

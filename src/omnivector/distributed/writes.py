@@ -34,7 +34,7 @@ from omnivector.distributed.engine import (
     write_lock,
 )
 from omnivector.storage.locations import data_files
-from omnivector.storage.unique_ids import existing_ids, stored_rows
+from omnivector.storage.unique_ids import check_batch_ids, existing_ids, stored_rows
 
 if TYPE_CHECKING:
     from omnivector.table import Table
@@ -78,6 +78,7 @@ class _BlockWriter:
             spec = TableSpec.from_json(self.spec_json)
             table = spec.to_arrow(_plain_columns(block), extra_schema=self.extra_schema)
             ids = table.column("id")
+            check_batch_ids(ids)
             taken: list[str] = []
             if self.read_version is not None:
                 with lance_errors(f"opening {self.table!r}"):
