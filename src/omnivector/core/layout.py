@@ -14,7 +14,7 @@ from typing import Any, Literal
 from omnivector.core.errors import InvalidInputError
 from omnivector.core.validation import is_integer
 
-__all__ = ["DEFAULT_STORAGE", "StorageOptions"]
+__all__ = ["DEFAULT_STORAGE", "StorageOptions", "StorageVersion"]
 
 StorageVersion = Literal["2.0", "2.1", "2.2"]
 VectorDtype = Literal["float32", "float16"]

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from omnivector.resident.graphs import ResidentConfig
 
 __all__ = [
-    "Engine",
+    "ResidentEngine",
     "GraphIndex",
     "GraphIndexType",
     "LoadStoppedError",
@@ -30,7 +30,7 @@ __all__ = [
     "scann_installed",
 ]
 
-Engine = Literal["auto", "scann", "hnsw"]
+ResidentEngine = Literal["auto", "scann", "hnsw"]
 
 
 class LoadStoppedError(Exception):

@@ -36,7 +36,7 @@ from omnivector.core.results import Hit, distances_and_scores
 from omnivector.core.schema import TableSpec, vectors_to_numpy
 from omnivector.core.validation import is_integer, is_number
 from omnivector.resident import engine as resident_index
-from omnivector.resident.engine import Engine, LoadStoppedError, index_type
+from omnivector.resident.engine import ResidentEngine, LoadStoppedError, index_type
 from omnivector.storage.unique_ids import VersionKey, version_key
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class ResidentConfig:
     max_bytes: int = 1 << 30
     min_rows: int = 1_000
     precision: Precision = "f32"
-    engine: Engine = "auto"
+    engine: ResidentEngine = "auto"
     partitions_searched: float = 0.15
     refine_factor: int = 20
     connectivity: int = 16
