@@ -42,7 +42,8 @@ from omnivector.indexing.catalog import IndexInfo
 from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
 from omnivector.maintenance.stats import TableHealth, TableStats
 from omnivector.operations.versions import VersionInfo
-from omnivector.resident.graphs import ResidentConfig, ResidentInfo
+from omnivector.resident.config import ResidentConfig
+from omnivector.resident.graphs import ResidentInfo
 from omnivector.storage.pool import CacheInfo
 from omnivector.store import VectorStore, connect
 from omnivector.table import Table

@@ -38,7 +38,8 @@ from omnivector.core.schema import TableSpec, check_dimension, check_metric, che
 from omnivector.embedding import Embedder
 from omnivector.indexing.builds import IndexBuild, IndexBuilder
 from omnivector.maintenance.policy import AutoMaintainer
-from omnivector.resident.graphs import ResidentConfig, ResidentGraphs, ResidentInfo
+from omnivector.resident.config import ResidentConfig
+from omnivector.resident.graphs import ResidentGraphs, ResidentInfo
 from omnivector.storage.allocator import raise_mmap_threshold
 from omnivector.storage.context import StoreServices, TableContext, VersionPins
 from omnivector.storage.datasets import Dataset, Datasets

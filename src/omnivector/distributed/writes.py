@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnivector.core import errors
+from omnivector.core.conversion import WRITE_BATCH_ROWS
 from omnivector.core.errors import (
     DuplicateIdError,
     InvalidInputError,
@@ -24,7 +25,7 @@ from omnivector.core.errors import (
 )
 from omnivector.core.filters import ids_filter
 from omnivector.core.results import WriteResult
-from omnivector.core.schema import WRITE_BATCH_ROWS, TableSpec
+from omnivector.core.schema import TableSpec
 from omnivector.distributed.engine import (
     RayEngine,
     ray_modules,

@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from omnivector.core.conversion import rows_from_arrow
 from omnivector.core.errors import InvalidInputError, lance_errors
 from omnivector.core.filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
-from omnivector.core.schema import rows_from_arrow
 from omnivector.operations.retrieval import result_columns
 from omnivector.storage.context import TableContext
 from omnivector.storage.datasets import Dataset

@@ -16,17 +16,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnivector.core.conversion import decode_metadata, vectors_to_numpy, with_float32_vectors
 from omnivector.core.errors import InvalidInputError
 from omnivector.core.filters import CompiledFilter
 from omnivector.core.fusion import Fusion
 from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import Hit, SearchResults, distances_and_scores
-from omnivector.core.schema import (
-    TableSpec,
-    decode_metadata,
-    vectors_to_numpy,
-    with_float32_vectors,
-)
+from omnivector.core.schema import TableSpec
 from omnivector.indexing.catalog import query_defaults
 from omnivector.resident.graphs import ResidentGraph
 from omnivector.storage.datasets import Dataset

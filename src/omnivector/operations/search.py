@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from omnivector.core.checks import query_vector
 from omnivector.core.errors import InvalidInputError, lance_errors
 from omnivector.core.filters import CompiledFilter
 from omnivector.core.fusion import RRF, Fusion
 from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import SearchResults
-from omnivector.core.schema import query_vector
 from omnivector.core.validation import is_integer, is_number
 from omnivector.indexing.builds import IndexBuilder
 from omnivector.indexing.catalog import has_fts_index

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from omnivector.core.checks import check_vectors
 from omnivector.core.errors import (
     CommitConflictError,
     DuplicateIdError,
@@ -23,7 +24,6 @@ from omnivector.core.errors import (
 )
 from omnivector.core.filters import ids_filter
 from omnivector.core.results import WriteResult
-from omnivector.core.schema import check_vectors
 from omnivector.embedding import Embedder
 from omnivector.operations.reads import check_ids, chunks, compile_where, scan
 from omnivector.storage.context import TableContext

@@ -20,13 +20,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnivector.core.errors import DuplicateIdError, lance_errors
 from omnivector.core.filters import ids_filter
+from omnivector.storage.datasets import Dataset
 
 __all__ = [
     "DEFAULT_MAX_IDS",
@@ -53,7 +53,7 @@ _ID_READ_ALL_RATIO = 32
 VersionKey = tuple[int, object]
 
 
-def version_key(dataset: lance.LanceDataset) -> VersionKey:
+def version_key(dataset: Dataset) -> VersionKey:
     """What identifies a dataset's state: its version and that version's commit time (a table
     dropped and created again reaches the same version numbers)."""
     return int(dataset.version), dataset.get_version()["timestamp"]
@@ -140,7 +140,7 @@ class IdCheck:
 def check_new_ids(
     digests: IdDigests,
     name: str,
-    dataset: lance.LanceDataset,
+    dataset: Dataset,
     ids: pa.ChunkedArray,
     hashes: SortedIdHashes,
 ) -> IdCheck:
@@ -164,9 +164,7 @@ def check_new_ids(
     return IdCheck(taken, hashes.values, IdDigest.of(key, id_hashes(stored)))
 
 
-def record_append(
-    digests: IdDigests, name: str, check: IdCheck, written: lance.LanceDataset
-) -> None:
+def record_append(digests: IdDigests, name: str, check: IdCheck, written: Dataset) -> None:
     """Extend the digest with a committed batch, if ``written`` is the version right after the
     one checked (else another commit came between, and the digest is dropped)."""
     if check.digest is not None and int(written.version) == check.digest.key[0] + 1:
@@ -175,13 +173,13 @@ def record_append(
         digests.discard(name)
 
 
-def existing_ids(dataset: lance.LanceDataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
+def existing_ids(dataset: Dataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
     """The ``ids`` already stored in ``dataset``, read from the table."""
     return set(stored_rows(dataset, ids, table=table).column("id").to_pylist())
 
 
 def stored_rows(
-    dataset: lance.LanceDataset,
+    dataset: Dataset,
     ids: pa.ChunkedArray | pa.Array,
     *,
     table: str,
