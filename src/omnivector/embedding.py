@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from omnivector.core.errors import InvalidInputError
+from omnivector.core.validation import is_integer
 
 __all__ = ["Embedder", "HashingEmbedder", "SentenceTransformerEmbedder"]
 
@@ -85,7 +86,7 @@ class HashingEmbedder(_FillMixin):
     """Deterministic bag-of-words embedding by feature hashing; no model, no download."""
 
     def __init__(self, dimension: int = 384) -> None:
-        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 8:
+        if not is_integer(dimension) or dimension < 8:
             raise InvalidInputError(f"dimension must be an integer >= 8, got {dimension!r}")
         self._dimension = dimension
 

@@ -31,17 +31,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnivector import (
+    RRF,
+    HashingEmbedder,
+    MaintenanceConfig,
+    ResidentConfig,
+    Table,
+    VectorStore,
+    Weighted,
+)
 from omnivector.bench.common import BenchContext, format_table, interleaved
 from omnivector.bench.data import clustered_vectors, vector_array
-from omnivector.core.fusion import RRF, Weighted
-from omnivector.demo.corpus import stdlib_docstrings
-from omnivector.embedding import HashingEmbedder
-from omnivector.indexing.builds import query_defaults
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.operations.search import HYBRID_TEXT_DEPTH
-from omnivector.resident.graphs import ResidentConfig
-from omnivector.store import VectorStore
-from omnivector.table import Table
+from omnivector.demo import stdlib_docstrings
+from omnivector.indexing import query_defaults
+from omnivector.operations import HYBRID_TEXT_DEPTH
 
 K = 10
 DIMENSION = 384

@@ -23,11 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from omnivector import DatasetCacheConfig, MaintenanceConfig, VectorStore
 from omnivector.bench.common import BenchContext, Timing, format_table, summarize
 from omnivector.bench.data import clustered_vectors, id_vector_table
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.storage.pool import DatasetCacheConfig
-from omnivector.store import VectorStore
 
 BUCKET = "omnivector-bench"
 K = 10

@@ -37,9 +37,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from omnivector.core.errors import OmnivectorError, StorageError
-from omnivector.distributed.engine import Engine, RayEngine
-from omnivector.store import VectorStore
+from omnivector import OmnivectorError, RayEngine, StorageError, VectorStore
+from omnivector.distributed import Engine
 
 __all__ = [
     "STORE_ENV",

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from omnivector import InvalidInputError
 from omnivector.cli.app import Cli, app, command, parse_where
 from omnivector.cli.files import (
     FORMATS,
@@ -27,7 +28,6 @@ from omnivector.cli.render import (
     short_json,
     show_table,
 )
-from omnivector.core.errors import InvalidInputError
 
 TableArg = Annotated[str, typer.Argument(metavar="TABLE", help="Table name.", show_default=False)]
 WhereOpt = Annotated[

@@ -23,8 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from omnivector.core.errors import InvalidInputError
-from omnivector.table import Table
+from omnivector import InvalidInputError, Table
 
 __all__ = [
     "FORMATS",

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from omnivector import ResidentConfig
 from omnivector.core.results import SearchResults
 from omnivector.demo.corpus import stdlib_docstrings
 from omnivector.embedding import HashingEmbedder
 from omnivector.indexing.builds import IndexBuild
-from omnivector.resident.graphs import ResidentConfig
 from omnivector.store import VectorStore
 
 __all__ = ["run_demo"]
