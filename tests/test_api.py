@@ -18,6 +18,7 @@ EXPECTED = {
     "Embedder",
     "HashingEmbedder",
     "Hit",
+    "ImportResult",
     "IndexBuild",
     "IndexBuildCancelledError",
     "IndexBuildConfig",

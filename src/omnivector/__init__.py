@@ -34,7 +34,7 @@ from omnivector.core.errors import (
 )
 from omnivector.core.fusion import RRF, Weighted
 from omnivector.core.layout import StorageOptions
-from omnivector.core.results import Hit, SearchResults, WriteResult
+from omnivector.core.results import Hit, ImportResult, SearchResults, WriteResult
 from omnivector.distributed.engine import RayEngine
 from omnivector.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from omnivector.indexing.builds import IndexBuild
@@ -61,6 +61,7 @@ __all__ = [
     "Embedder",
     "HashingEmbedder",
     "Hit",
+    "ImportResult",
     "IndexBuild",
     "IndexBuildCancelledError",
     "IndexBuildConfig",

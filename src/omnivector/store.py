@@ -12,8 +12,9 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from omnivector.compat import StoreCompat
@@ -34,10 +35,12 @@ from omnivector.core.errors import (
     TableNotFoundError,
 )
 from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
+from omnivector.core.results import ImportResult
 from omnivector.core.schema import TableSpec, check_dimension, check_metric, check_table_name
 from omnivector.embedding import Embedder
 from omnivector.indexing.builds import IndexBuild, IndexBuilder
 from omnivector.maintenance.policy import AutoMaintainer
+from omnivector.operations import files
 from omnivector.resident.config import ResidentConfig
 from omnivector.resident.graphs import ResidentGraphs, ResidentInfo
 from omnivector.storage.allocator import raise_mmap_threshold
@@ -258,6 +261,61 @@ class VectorStore(StoreCompat):
         self.check_open()
         check_table_name(name)
         return self._datasets.get(name)
+
+    def import_file(
+        self,
+        table: str,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        id_column: str = "id",
+        vector_column: str = "vector",
+        text_column: str = "text",
+        fields: Mapping[str, str] | None = None,
+        metric: str | None = None,
+        upsert: bool = False,
+        batch_size: int = 10_000,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ImportResult:
+        """Load documents from a JSONL, JSON, Parquet, CSV or Arrow IPC file (``format``:
+        by extension unless given), creating the table if missing: its dimension is the
+        first vector's, ``fields``/``metric`` as in :meth:`create_table`.
+
+        Columns the table does not have go into each document's metadata; each batch of
+        ``batch_size`` rows is committed as it is read (``upsert`` replaces stored ids, else
+        they raise ``DuplicateIdError``). ``progress(advanced, total, unit)`` follows the
+        file: rows for Parquet/Arrow, bytes for text formats.
+        """
+        source = files.open_source(Path(path), format)
+        columns = files.ColumnMap(id=id_column, vector=vector_column, text=text_column)
+        declared = dict(fields or {})
+        tbl = self.table(table) if table in self else None
+        known = (
+            set(tbl.schema.names)
+            if tbl is not None
+            else {"id", "vector", "text", "metadata", *declared}
+        )
+        created, inserted, updated, version = False, 0, 0, 0
+        for chunk, advanced in source.chunks(batch_size):
+            documents = files.reshape(chunk, columns, known, source.path)
+            if tbl is None:
+                width = files.vector_width(documents)
+                if width is None:
+                    raise InvalidInputError(
+                        f"{source.path}: the first document has no vector, so the new table's "
+                        f"dimension is unknown; check vector_column={vector_column!r}"
+                    )
+                tbl = self.create_table(table, dimension=width, metric=metric, fields=declared)
+                created = True
+            result = tbl.upsert(documents) if upsert else tbl.add(documents)
+            inserted += result.inserted
+            updated += result.updated
+            version = result.version
+            if progress is not None:
+                progress(advanced, source.total, source.unit)
+        if tbl is None:
+            raise InvalidInputError(f"{source.path} holds no documents; nothing was imported")
+        return ImportResult(table, created, inserted, updated, version)
 
     # -- cache ----------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ handing it the table's :class:`~omnivector.storage.context.TableContext`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -31,7 +33,7 @@ from omnivector.indexing.planning import plan_fts_index, plan_scalar_index, plan
 from omnivector.maintenance import compaction, stats
 from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
 from omnivector.maintenance.stats import TableHealth, TableStats
-from omnivector.operations import evolution, reads, search, versions, writes
+from omnivector.operations import evolution, files, reads, search, versions, writes
 from omnivector.operations.versions import VersionInfo
 from omnivector.resident.graphs import ResidentGraphs
 from omnivector.storage.context import TableContext
@@ -186,6 +188,22 @@ class Table(TableCompat):
     def to_arrow(self) -> pa.Table:
         """The whole table as Arrow (metadata column left encoded)."""
         return reads.to_arrow(self._ctx)
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write every (matching) document to a JSONL, JSON, Parquet, CSV or Arrow IPC file
+        (``format``: by extension unless given); return the number written.
+        ``progress(rows)`` is told the rows written as they are."""
+        target = Path(path)
+        kind = files.detect_format(target, format)
+        advance = progress if progress is not None else (lambda rows: None)
+        return files.export_documents(self._ctx, target, kind, where=where, advance=advance)
 
     def search(
         self,

@@ -18,7 +18,14 @@ from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
-__all__ = ["Hit", "PendingHits", "SearchResults", "WriteResult", "distances_and_scores"]
+__all__ = [
+    "Hit",
+    "ImportResult",
+    "PendingHits",
+    "SearchResults",
+    "WriteResult",
+    "distances_and_scores",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,18 @@ class WriteResult:
     updated: int = 0
     deleted: int = 0
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What ``store.import_file`` did: whether it created the table, the rows it wrote, and
+    the table version it left."""
+
+    table: str
+    created: bool
+    inserted: int
+    updated: int
+    version: int
 
 
 @dataclass(slots=True)
