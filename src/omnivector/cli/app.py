@@ -291,7 +291,7 @@ def engine_option(engine: str, workers: int | None) -> Engine:
 
 
 def parse_where(text: str | None, option: str = "--where") -> dict[str, Any] | None:
-    """A ``--where`` JSON object (the filter DSL of :mod:`omnivector.filters`)."""
+    """A ``--where`` JSON object (the filter DSL of :mod:`omnivector.core.filters`)."""
     if text is None:
         return None
     try:

@@ -1,6 +1,6 @@
 """The retrievers: vector (ANN or exact), full-text (BM25), resident graph, and their fusion.
 
-Filters arrive compiled (:mod:`omnivector.filters`): the SQL part is pushed down to Lance as
+Filters arrive compiled (:mod:`omnivector.core.filters`): the SQL part is pushed down to Lance as
 a prefilter; a residual on metadata keys is evaluated here, exactly. Vector searches with a
 residual fall back to an exact scan of the pushed-down candidates, so a filter never costs
 recall.
