@@ -27,7 +27,7 @@ def test_import_omnivector_loads_no_framework() -> None:
 
 @pytest.mark.parametrize(
     ("module", "framework", "extra"),
-    [("langchain", "langchain_core", "langchain")],
+    [("langchain", "langchain_core", "langchain"), ("llama_index", "llama_index", "llama-index")],
 )
 def test_missing_framework_names_the_extra(module: str, framework: str, extra: str) -> None:
     message = _run(
