@@ -16,6 +16,8 @@ EXPECTED = {
     "DimensionMismatchError",
     "DuplicateIdError",
     "Embedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "HashingEmbedder",
     "Hit",
     "IndexBuild",
@@ -53,6 +55,7 @@ EXPECTED = {
     "WriteResult",
     "__version__",
     "connect",
+    "embeddings",
 }
 
 

@@ -11,6 +11,7 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+from . import embeddings
 from .cache import CacheInfo, DatasetCacheConfig
 from .distributed import RayEngine
 from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
@@ -18,6 +19,8 @@ from .errors import (
     CommitConflictError,
     DimensionMismatchError,
     DuplicateIdError,
+    EmbeddingError,
+    EmbeddingUnavailableError,
     IndexBuildCancelledError,
     IndexBuildError,
     IndexNotFoundError,
@@ -62,6 +65,8 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "Embedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "HashingEmbedder",
     "Hit",
     "IndexBuild",
@@ -100,4 +105,5 @@ __all__ = [
     "WriteResult",
     "__version__",
     "connect",
+    "embeddings",
 ]

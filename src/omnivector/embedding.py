@@ -123,7 +123,7 @@ class SentenceTransformerEmbedder(_FillMixin):
     def __init__(self, model: Any) -> None:
         if isinstance(model, str):
             try:
-                from sentence_transformers import (  # type: ignore[import-not-found]
+                from sentence_transformers import (
                     SentenceTransformer,
                 )
             except ImportError as exc:
