@@ -14,7 +14,6 @@ os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 from . import embeddings
 from .cache import CacheInfo, DatasetCacheConfig
 from .distributed import RayEngine
-from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from .errors import (
     CommitConflictError,
     DimensionMismatchError,
@@ -64,10 +63,8 @@ __all__ = [
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
     "EmbeddingError",
     "EmbeddingUnavailableError",
-    "HashingEmbedder",
     "Hit",
     "IndexBuild",
     "IndexBuildCancelledError",
@@ -89,7 +86,6 @@ __all__ = [
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",

@@ -8,17 +8,26 @@ so a bad row raises :class:`InvalidInputError` naming it and nothing is written.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import DimensionMismatchError, EmbeddingError, InvalidInputError, OmnivectorError
-from ..schema import WRITE_BATCH_ROWS, iter_arrow_batches, vectors_to_numpy
+from ..schema import (
+    WRITE_BATCH_ROWS,
+    dataframe_to_arrow,
+    is_dataframe,
+    iter_arrow_batches,
+    vectors_to_numpy,
+)
 from .base import EmbeddingFunction
 
-__all__ = ["embed_query", "fill_vectors"]
+__all__ = ["Resolve", "embed_query", "fill_vectors"]
+
+#: Gives the embedding function when a document needs one (it may load a model).
+Resolve = Callable[[], EmbeddingFunction]
 
 
 def embed_query(function: EmbeddingFunction, query: object) -> np.ndarray:
@@ -28,30 +37,39 @@ def embed_query(function: EmbeddingFunction, query: object) -> np.ndarray:
     return _checked(function, function.embed_queries, [query], [-1], ["query"])[0]
 
 
-def fill_vectors(data: Any, function: EmbeddingFunction) -> Any:
+def fill_vectors(data: Any, resolve: Resolve, dimension: int) -> Any:
     """``data`` with every missing vector embedded from its text.
 
-    Dicts come back as a list of dicts; Arrow and DataFrame input as a
-    ``RecordBatchReader`` whose ``vector`` column is float32 of the function's dimension.
+    ``resolve()`` gives the embedding function; it is called only when some document lacks
+    a vector. Dicts come back as a list of dicts; Arrow and DataFrame input with missing
+    vectors as a ``RecordBatchReader`` with a float32 ``vector`` column; input with every
+    vector as it was.
     """
     if isinstance(data, Mapping):
         data = [data]
     if isinstance(data, list) and all(isinstance(row, Mapping) for row in data):
-        return _fill_rows(data, function)
+        return _fill_rows(data, resolve)
+    if is_dataframe(data):
+        data = dataframe_to_arrow(data)
+    if isinstance(data, pa.Table) and "vector" in data.column_names:
+        column = data.column("vector")
+        if column.null_count == 0 and not pa.types.is_null(column.type):
+            return data
     batches = iter_arrow_batches(data)
     first = next(batches, None)
     if first is None:
         return data
-    vector = pa.field("vector", pa.list_(pa.float32(), function.dimension))
+    vector = pa.field("vector", pa.list_(pa.float32(), dimension))
     schema = first.schema
     if "vector" in schema.names:
         schema = schema.set(schema.get_field_index("vector"), vector)
     else:
         schema = schema.append(vector)
-    return pa.RecordBatchReader.from_batches(schema, _fill_batches(first, batches, function))
+    filled = _fill_batches(itertools.chain([first], batches), resolve, dimension)
+    return pa.RecordBatchReader.from_batches(schema, filled)
 
 
-def _fill_rows(rows: list[Mapping[str, Any]], function: EmbeddingFunction) -> list[Any]:
+def _fill_rows(rows: list[Mapping[str, Any]], resolve: Resolve) -> list[Any]:
     missing = [i for i, row in enumerate(rows) if row.get("vector") is None]
     if not missing:
         return rows
@@ -60,6 +78,7 @@ def _fill_rows(rows: list[Mapping[str, Any]], function: EmbeddingFunction) -> li
         positions = missing[start : start + WRITE_BATCH_ROWS]
         ids = [rows[i].get("id") for i in positions]
         texts = [_text(rows[i].get("text"), i, ids[n]) for n, i in enumerate(positions)]
+        function = resolve()
         matrix = _checked(function, function.embed_documents, texts, positions, ids)
         for position, vector in zip(positions, matrix, strict=True):
             filled[position] = {**rows[position], "vector": vector}
@@ -67,16 +86,18 @@ def _fill_rows(rows: list[Mapping[str, Any]], function: EmbeddingFunction) -> li
 
 
 def _fill_batches(
-    first: pa.RecordBatch, rest: Iterator[pa.RecordBatch], function: EmbeddingFunction
+    batches: Iterator[pa.RecordBatch], resolve: Resolve, dimension: int
 ) -> Iterator[pa.RecordBatch]:
     offset = 0
-    for batch in itertools.chain([first], rest):
-        yield _fill_batch(batch, function, offset)
+    for batch in batches:
+        yield _fill_batch(batch, resolve, dimension, offset)
         offset += batch.num_rows
 
 
-def _fill_batch(batch: pa.RecordBatch, function: EmbeddingFunction, offset: int) -> pa.RecordBatch:
-    rows, dimension = batch.num_rows, function.dimension
+def _fill_batch(
+    batch: pa.RecordBatch, resolve: Resolve, dimension: int, offset: int
+) -> pa.RecordBatch:
+    rows = batch.num_rows
     names = batch.schema.names
     column = batch.column("vector") if "vector" in names else None
     if column is None or pa.types.is_null(column.type):
@@ -104,6 +125,7 @@ def _fill_batch(batch: pa.RecordBatch, function: EmbeddingFunction, offset: int)
         values = text.take(pa.array(positions)).to_pylist()
         where = [offset + int(p) for p in positions]
         texts = [_text(v, where[n], ids[n]) for n, v in enumerate(values)]
+        function = resolve()
         matrix[positions] = _checked(function, function.embed_documents, texts, where, ids)
     vectors = pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), dimension)
     if column is None:

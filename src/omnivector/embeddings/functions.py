@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidInputError
 from .base import EmbeddingConfig, check_dimension
 
 __all__ = ["CallableEmbedding", "from_callable"]
@@ -40,10 +41,19 @@ class CallableEmbedding:
         return EmbeddingConfig("callable", {"dimension": self._dimension, "function": function})
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._documents(list(texts)), dtype=np.float32)
+        return _matrix(self._documents(list(texts)))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._queries(list(texts)), dtype=np.float32)
+        return _matrix(self._queries(list(texts)))
+
+
+def _matrix(result: Any) -> np.ndarray:
+    try:
+        return np.asarray(result, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"the embedding function returned something that is not a matrix of numbers: {exc}"
+        ) from exc
 
 
 def from_callable(
