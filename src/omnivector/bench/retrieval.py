@@ -98,7 +98,7 @@ def _function() -> embeddings.EmbeddingFunction:
 
 
 def quality(ctx: BenchContext) -> dict[str, Any]:
-    count = int(os.environ.get("OMNIVECTOR_BENCH_DOCS", 1000 if ctx.quick else 3000))
+    count = int(os.environ.get("OMNIVECTOR_BENCH_DOCS", 500 if ctx.quick else 2000))
     wanted = int(os.environ.get("OMNIVECTOR_BENCH_QUERIES", 60 if ctx.quick else 300))
     items = known_items(count, wanted, ctx.seed)
     started = time.perf_counter()

@@ -54,8 +54,8 @@ class SentenceTransformerEmbedding:
         except ImportError as exc:
             raise MissingDependencyError(
                 "the 'sentence-transformers' embedding needs sentence-transformers and "
-                "PyTorch: pip install sentence-transformers (PyTorch's CPU build first: "
-                "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+                "PyTorch: install PyTorch (its CPU build, unless you have a GPU), then "
+                "pip install sentence-transformers"
             ) from exc
         location = _location(model)
         try:
