@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .. import embeddings
-from ..corpus import stdlib_docstrings
-from ..fusion import RRF, Fusion, Weighted
-from ..indexing import AUTO_VECTOR_KIND
-from ..maintenance import MaintenanceConfig
-from ..store import VectorStore
-from ..table import Table
-from .common import BenchContext
+from omnivector import embeddings
+from omnivector.bench.common import BenchContext
+from omnivector.core.fusion import RRF, Fusion, Weighted
+from omnivector.demo.corpus import stdlib_docstrings
+from omnivector.indexing.builds import AUTO_VECTOR_KIND
+from omnivector.maintenance.compaction import MaintenanceConfig
+from omnivector.store import VectorStore
+from omnivector.table import Table
 
 __all__ = ["FUSIONS", "KnownItems", "known_items", "quality"]
 

@@ -12,16 +12,16 @@ endpoint); :func:`from_callable` wraps any function; :func:`register` adds your 
 
 from __future__ import annotations
 
-from .base import EmbeddingConfig, EmbeddingFunction
-from .e5 import E5Embedding
-from .filling import embed_query, fill_vectors
-from .functions import CallableEmbedding, from_callable
-from .hashing import HashingEmbedding
-from .onnx import MINILM_INT8, OnnxEmbedding
-from .openai import OpenAIEmbedding
-from .registry import DEFAULT, default, from_config, get, names, register
-from .resolver import EmbeddingFunctions
-from .sentence_transformers import SentenceTransformerEmbedding
+from omnivector.embeddings.base import EmbeddingConfig, EmbeddingFunction
+from omnivector.embeddings.e5 import E5Embedding
+from omnivector.embeddings.filling import embed_query, fill_vectors
+from omnivector.embeddings.functions import CallableEmbedding, from_callable
+from omnivector.embeddings.hashing import HashingEmbedding
+from omnivector.embeddings.onnx import MINILM_INT8, OnnxEmbedding
+from omnivector.embeddings.openai import OpenAIEmbedding
+from omnivector.embeddings.registry import DEFAULT, default, from_config, get, names, register
+from omnivector.embeddings.resolver import EmbeddingFunctions
+from omnivector.embeddings.sentence_transformers import SentenceTransformerEmbedding
 
 __all__ = [
     "DEFAULT",

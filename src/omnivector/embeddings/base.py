@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from omnivector.core.errors import InvalidInputError
 
 __all__ = [
     "EmbeddingConfig",

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, MissingDependencyError
-from .base import EmbeddingConfig
+from omnivector.core.errors import InvalidInputError, MissingDependencyError
+from omnivector.embeddings.base import EmbeddingConfig
 
 __all__ = ["E5Embedding"]
 

@@ -14,15 +14,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..errors import DimensionMismatchError, EmbeddingError, InvalidInputError, OmnivectorError
-from ..schema import (
+from omnivector.core.errors import (
+    DimensionMismatchError,
+    EmbeddingError,
+    InvalidInputError,
+    OmnivectorError,
+)
+from omnivector.core.schema import (
     WRITE_BATCH_ROWS,
     dataframe_to_arrow,
     is_dataframe,
     iter_arrow_batches,
     vectors_to_numpy,
 )
-from .base import EmbeddingFunction
+from omnivector.embeddings.base import EmbeddingFunction
 
 __all__ = ["Resolve", "embed_query", "fill_vectors"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
-from .base import EmbeddingConfig, check_dimension
+from omnivector.core.errors import InvalidInputError
+from omnivector.embeddings.base import EmbeddingConfig, check_dimension
 
 __all__ = ["CallableEmbedding", "from_callable"]
 

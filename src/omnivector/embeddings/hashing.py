@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .base import EmbeddingConfig, check_dimension
+from omnivector.embeddings.base import EmbeddingConfig, check_dimension
 
 __all__ = ["HashingEmbedding"]
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import InvalidInputError, MissingDependencyError
-from .base import EmbeddingConfig, batches, check_dimension, normalized
+from omnivector.core.errors import InvalidInputError, MissingDependencyError
+from omnivector.embeddings.base import EmbeddingConfig, batches, check_dimension, normalized
 
 __all__ = ["MINILM_INT8", "OnnxEmbedding"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmbeddingError, InvalidInputError, MissingDependencyError
-from .base import EmbeddingConfig, batches, check_dimension
+from omnivector.core.errors import EmbeddingError, InvalidInputError, MissingDependencyError
+from omnivector.embeddings.base import EmbeddingConfig, batches, check_dimension
 
 __all__ = ["OpenAIEmbedding"]
 

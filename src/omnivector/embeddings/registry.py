@@ -12,13 +12,17 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import EmbeddingUnavailableError, InvalidInputError, MissingDependencyError
-from .base import EmbeddingConfig, EmbeddingFunction
-from .e5 import E5Embedding
-from .hashing import HashingEmbedding
-from .onnx import MINILM_INT8, OnnxEmbedding
-from .openai import OpenAIEmbedding
-from .sentence_transformers import SentenceTransformerEmbedding
+from omnivector.core.errors import (
+    EmbeddingUnavailableError,
+    InvalidInputError,
+    MissingDependencyError,
+)
+from omnivector.embeddings.base import EmbeddingConfig, EmbeddingFunction
+from omnivector.embeddings.e5 import E5Embedding
+from omnivector.embeddings.hashing import HashingEmbedding
+from omnivector.embeddings.onnx import MINILM_INT8, OnnxEmbedding
+from omnivector.embeddings.openai import OpenAIEmbedding
+from omnivector.embeddings.sentence_transformers import SentenceTransformerEmbedding
 
 __all__ = ["DEFAULT", "default", "from_config", "get", "names", "register"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import EmbeddingUnavailableError, OmnivectorError
-from .base import EmbeddingConfig, EmbeddingFunction
-from .registry import from_config
+from omnivector.core.errors import EmbeddingUnavailableError, OmnivectorError
+from omnivector.embeddings.base import EmbeddingConfig, EmbeddingFunction
+from omnivector.embeddings.registry import from_config
 
 __all__ = ["EmbeddingFunctions"]
 

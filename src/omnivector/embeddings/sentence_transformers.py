@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, MissingDependencyError
-from .base import EmbeddingConfig, check_dimension
+from omnivector.core.errors import InvalidInputError, MissingDependencyError
+from omnivector.embeddings.base import EmbeddingConfig, check_dimension
 
 __all__ = ["SentenceTransformerEmbedding"]
 

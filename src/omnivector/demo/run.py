@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import embeddings
-from .corpus import Docstring, stdlib_docstrings
-from .indexing import IndexBuild
-from .resident import ResidentConfig
-from .results import SearchResults
-from .store import VectorStore
+from omnivector import embeddings
+from omnivector.core.results import SearchResults
+from omnivector.demo.corpus import Docstring, stdlib_docstrings
+from omnivector.indexing.builds import IndexBuild
+from omnivector.resident.graphs import ResidentConfig
+from omnivector.store import VectorStore
 
 __all__ = ["run_demo"]
 
