@@ -11,11 +11,14 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+from omnivector import embeddings
 from omnivector.core.configs import DatasetCacheConfig, IndexBuildConfig, MaintenanceConfig
 from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
     DuplicateIdError,
+    EmbeddingError,
+    EmbeddingUnavailableError,
     IndexBuildCancelledError,
     IndexBuildError,
     IndexNotFoundError,
@@ -36,7 +39,6 @@ from omnivector.core.fusion import RRF, Weighted
 from omnivector.core.layout import StorageOptions
 from omnivector.core.results import Hit, ImportResult, SearchResults, WriteResult
 from omnivector.distributed.engine import RayEngine
-from omnivector.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from omnivector.indexing.builds import IndexBuild
 from omnivector.indexing.catalog import IndexInfo
 from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
@@ -58,8 +60,8 @@ __all__ = [
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
-    "HashingEmbedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "Hit",
     "ImportResult",
     "IndexBuild",
@@ -82,7 +84,6 @@ __all__ = [
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",
@@ -98,4 +99,5 @@ __all__ = [
     "WriteResult",
     "__version__",
     "connect",
+    "embeddings",
 ]

@@ -8,6 +8,7 @@ are Lance datasets named ``<name>.lance`` under the root.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ from omnivector.core.errors import (
 from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
 from omnivector.core.results import ImportResult
 from omnivector.core.schema import TableSpec, check_dimension, check_metric, check_table_name
-from omnivector.embedding import Embedder
+from omnivector.embeddings import EmbeddingFunction, EmbeddingFunctions
 from omnivector.indexing.builds import IndexBuild, IndexBuilder
 from omnivector.maintenance.policy import AutoMaintainer
 from omnivector.operations import files
@@ -73,7 +74,6 @@ class VectorStore(StoreCompat):
         cache: DatasetCacheConfig | None = None,
         storage: StorageOptions | None = None,
         storage_options: Mapping[str, str] | None = None,
-        embedder: Embedder | None = None,
         index_builds: IndexBuildConfig | None = None,
         maintenance: MaintenanceConfig | None = None,
         resident: ResidentConfig | None = None,
@@ -86,12 +86,11 @@ class VectorStore(StoreCompat):
             raise InvalidInputError("storage must be a StorageOptions")
         if resident is not None and not isinstance(resident, ResidentConfig):
             raise InvalidInputError("resident must be a ResidentConfig")
-        if embedder is not None and not isinstance(embedder, Embedder):
-            raise InvalidInputError("embedder must implement the Embedder protocol")
         raise_mmap_threshold()
         self.storage = storage or DEFAULT_STORAGE
         self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
-        self.embedder = embedder
+        #: one instance of each embedding function the store's tables use
+        self.embedding_functions = EmbeddingFunctions()
         self._location = StoreLocation(path, self.storage_options)
         self._datasets = Datasets(self._location, cache or DEFAULT_CACHE, self.storage_options)
         self._query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
@@ -163,10 +162,26 @@ class VectorStore(StoreCompat):
         storage: StorageOptions | None = None,
         exist_ok: bool = False,
         data: Any = None,
+        embedding: EmbeddingFunction | None = None,
     ) -> Table:
-        """Create a table (``exist_ok=True`` returns an existing, compatible one)."""
+        """Create a table (``exist_ok=True`` returns an existing, compatible one).
+
+        ``embedding``: the function that embeds documents without vectors and ``query=``
+        searches; the table takes its dimension and records its config, so every process
+        that opens the table uses it (see ``omnivector.embeddings``).
+        """
         self.check_open()
         check_table_name(name)
+        recorded = None
+        if embedding is not None:
+            _check_embedding(embedding)
+            if dimension is not None and dimension != embedding.dimension:
+                raise DimensionMismatchError(
+                    f"dimension={dimension} differs from the embedding function's dimension "
+                    f"{embedding.dimension}; omit dimension="
+                )
+            dimension = embedding.dimension
+            recorded = json.loads(embedding.config.to_json())
         dim = dimension if dimension is not None else self.dimension
         if dim is None:
             raise InvalidInputError(
@@ -180,47 +195,64 @@ class VectorStore(StoreCompat):
             metric=check_metric(metric or self.metric),
             fields=dict(fields or {}),
             storage=storage or self.storage,
+            embedding=recorded,
         )
         with self._create_lock:
             if self._location.exists(name):
-                return self._existing(name, spec, exist_ok)
+                return self._existing(name, spec, exist_ok, embedding)
             try:
                 self._datasets.create(
                     name, spec.arrow_schema(), storage_version=spec.storage.storage_version
                 )
             except Exception:
                 if self._location.exists(name):  # another process created it first
-                    return self._existing(name, spec, exist_ok)
+                    return self._existing(name, spec, exist_ok, embedding)
                 raise
         log.debug("created table %s", name)
-        table = self._table(name, spec)
+        table = self._table(name, spec, embedding)
         if data is not None:
             table.add(data)
         return table
 
-    def _existing(self, name: str, spec: TableSpec, exist_ok: bool) -> Table:
+    def _existing(
+        self, name: str, spec: TableSpec, exist_ok: bool, embedding: EmbeddingFunction | None
+    ) -> Table:
         if not exist_ok:
             raise TableExistsError(
                 f"table {name!r} already exists; use store.table({name!r}) or exist_ok=True"
             )
-        table = self.table(name)
+        table = self.table(name, embedding=embedding)
         if table.dimension != spec.dimension:
             raise DimensionMismatchError(
                 f"table {name!r} exists with dimension {table.dimension}, not {spec.dimension}"
             )
         return table
 
-    def table(self, name: str) -> Table:
-        """Open an existing table; ``TableNotFoundError`` if there is none."""
-        dataset = self.open_dataset(name)
-        return self._table(name, TableSpec.from_schema(dataset.schema))
+    def table(self, name: str, *, embedding: EmbeddingFunction | None = None) -> Table:
+        """Open an existing table; ``TableNotFoundError`` if there is none.
 
-    def _table(self, name: str, spec: TableSpec) -> Table:
+        The table embeds with the function recorded when it was created, rebuilt on first
+        use; ``embedding`` supplies one instead (a callable, or one whose package this
+        process cannot import), of the table's dimension.
+        """
+        dataset = self.open_dataset(name)
+        spec = TableSpec.from_schema(dataset.schema)
+        if embedding is not None:
+            _check_embedding(embedding)
+            if embedding.dimension != spec.dimension:
+                raise DimensionMismatchError(
+                    f"the embedding function's dimension {embedding.dimension} differs from "
+                    f"table {name!r}'s dimension {spec.dimension}"
+                )
+        return self._table(name, spec, embedding)
+
+    def _table(self, name: str, spec: TableSpec, embedding: EmbeddingFunction | None) -> Table:
         return Table(
             TableContext(name, spec, self._services),
             builder=self._builder,
             resident=self._resident,
-            embedder=self.embedder,
+            embedding=None if embedding is None else self.embedding_functions.adopt(embedding),
+            functions=self.embedding_functions,
         )
 
     def __getitem__(self, name: str) -> Table:
@@ -273,37 +305,47 @@ class VectorStore(StoreCompat):
         text_column: str = "text",
         fields: Mapping[str, str] | None = None,
         metric: str | None = None,
+        embedding: EmbeddingFunction | None = None,
         upsert: bool = False,
-        batch_size: int = 10_000,
+        batch_size: int | None = None,
         progress: Callable[[int, int, str], None] | None = None,
     ) -> ImportResult:
         """Load documents from a JSONL, JSON, Parquet, CSV or Arrow IPC file (``format``:
         by extension unless given), creating the table if missing: its dimension is the
-        first vector's, ``fields``/``metric`` as in :meth:`create_table`.
+        first vector's, or ``embedding``'s; ``fields``/``metric`` as in :meth:`create_table`.
 
-        Columns the table does not have go into each document's metadata; each batch of
-        ``batch_size`` rows is committed as it is read (``upsert`` replaces stored ids, else
-        they raise ``DuplicateIdError``). ``progress(advanced, total, unit)`` follows the
-        file: rows for Parquet/Arrow, bytes for text formats.
+        A table with an embedding function embeds the documents that have no vector from
+        their text. Columns the table does not have go into each document's metadata; each
+        batch of ``batch_size`` rows (default 10,000; 256 when embedding) is committed as it
+        is read (``upsert`` replaces stored ids, else they raise ``DuplicateIdError``).
+        ``progress(advanced, total, unit)`` follows the file: rows for Parquet/Arrow, bytes
+        for text formats.
         """
         source = files.open_source(Path(path), format)
         columns = files.ColumnMap(id=id_column, vector=vector_column, text=text_column)
         declared = dict(fields or {})
         tbl = self.table(table) if table in self else None
+        created = False
+        if tbl is None and embedding is not None:
+            tbl = self.create_table(table, embedding=embedding, metric=metric, fields=declared)
+            created = True
+        embeds = tbl is not None and tbl.embedding_config is not None
+        rows_per_commit = batch_size or (256 if embeds else 10_000)
         known = (
             set(tbl.schema.names)
             if tbl is not None
             else {"id", "vector", "text", "metadata", *declared}
         )
-        created, inserted, updated, version = False, 0, 0, 0
-        for chunk, advanced in source.chunks(batch_size):
-            documents = files.reshape(chunk, columns, known, source.path)
+        inserted, updated, version = 0, 0, 0
+        for chunk, advanced in source.chunks(rows_per_commit):
+            documents = files.reshape(chunk, columns, known, source.path, embeds=embeds)
             if tbl is None:
                 width = files.vector_width(documents)
                 if width is None:
                     raise InvalidInputError(
                         f"{source.path}: the first document has no vector, so the new table's "
-                        f"dimension is unknown; check vector_column={vector_column!r}"
+                        f"dimension is unknown; check vector_column={vector_column!r}, or give "
+                        "the table an embedding function (embedding=)"
                     )
                 tbl = self.create_table(table, dimension=width, metric=metric, fields=declared)
                 created = True
@@ -385,3 +427,12 @@ class VectorStore(StoreCompat):
 def connect(path: str | os.PathLike[str], **options: Any) -> VectorStore:
     """Open (or create) a store; same options as :class:`VectorStore`."""
     return VectorStore(path, **options)
+
+
+def _check_embedding(embedding: object) -> None:
+    if not isinstance(embedding, EmbeddingFunction):
+        raise InvalidInputError(
+            f"embedding must be an embedding function (dimension, config, embed_documents, "
+            f"embed_queries), got {type(embedding).__name__}: see ov.embeddings.get and "
+            "ov.embeddings.from_callable"
+        )

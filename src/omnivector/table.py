@@ -1,13 +1,14 @@
 """Table: the user-facing operations on one table of documents.
 
 A thin facade: each method checks what only the facade knows (read-only views, the engine
-asked for, the embedder) and delegates to an operation (:mod:`omnivector.operations`,
+asked for, the embedding function) and delegates to an operation (:mod:`omnivector.operations`,
 :mod:`omnivector.indexing`, :mod:`omnivector.maintenance`, :mod:`omnivector.distributed`),
 handing it the table's :class:`~omnivector.storage.context.TableContext`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -25,7 +26,12 @@ from omnivector.core.schema import TableSpec
 from omnivector.distributed import engine as distributed
 from omnivector.distributed import writes as distributed_writes
 from omnivector.distributed.engine import Engine, RayEngine
-from omnivector.embedding import Embedder
+from omnivector.embeddings import (
+    EmbeddingConfig,
+    EmbeddingFunction,
+    EmbeddingFunctions,
+    embed_query,
+)
 from omnivector.indexing.auto import auto_index
 from omnivector.indexing.builds import IndexBuild, IndexBuilder
 from omnivector.indexing.catalog import IndexInfo, drop_index, list_indexes
@@ -54,17 +60,15 @@ class Table(TableCompat):
         *,
         builder: IndexBuilder,
         resident: ResidentGraphs | None,
-        embedder: Embedder | None,
+        embedding: EmbeddingFunction | None,
+        functions: EmbeddingFunctions,
     ) -> None:
         self._ctx = context
         self._builder = builder
         self._resident = resident
+        self._embedding = embedding
+        self._functions = functions
         self.name = context.name
-        self.embedder: Embedder | None = (
-            embedder
-            if (embedder is not None and embedder.dimension == context.spec.dimension)
-            else None
-        )
 
     def __repr__(self) -> str:
         view = self._ctx.view
@@ -93,6 +97,23 @@ class Table(TableCompat):
     @property
     def storage(self) -> StorageOptions:
         return self.spec.storage
+
+    @property
+    def embedding_config(self) -> EmbeddingConfig | None:
+        """The embedding function's config recorded in the table, if it has one."""
+        raw = self.spec.embedding
+        return None if raw is None else EmbeddingConfig.from_json(json.dumps(raw))
+
+    @property
+    def embedding(self) -> EmbeddingFunction | None:
+        """The function that embeds this table's texts and queries (``None``: the table has
+        none). The recorded one is rebuilt on first use, once per store;
+        :class:`~omnivector.EmbeddingUnavailableError` if it cannot be here."""
+        if self._embedding is None:
+            config = self.embedding_config
+            if config is not None:
+                self._embedding = self._functions.resolve(config, table=self.name)
+        return self._embedding
 
     @property
     def read_only(self) -> bool:
@@ -135,8 +156,8 @@ class Table(TableCompat):
         ray_engine = distributed.resolve_engine(engine)
         if ray_engine is not None:
             self._ctx.check_writable()
-            return distributed_writes.add(self._ctx, data, ray_engine, embedder=self.embedder)
-        return writes.add(self._ctx, data, embedder=self.embedder)
+            return distributed_writes.add(self._ctx, data, ray_engine, embedding=self._embedder())
+        return writes.add(self._ctx, data, embedding=self._embedder())
 
     def upsert(self, data: Any, *, engine: Engine = "local") -> WriteResult:
         """Insert documents, replacing stored documents with the same id.
@@ -147,8 +168,10 @@ class Table(TableCompat):
         ray_engine = distributed.resolve_engine(engine)
         if ray_engine is not None:
             self._ctx.check_writable()
-            return distributed_writes.upsert(self._ctx, data, ray_engine, embedder=self.embedder)
-        return writes.upsert(self._ctx, data, embedder=self.embedder)
+            return distributed_writes.upsert(
+                self._ctx, data, ray_engine, embedding=self._embedder()
+            )
+        return writes.upsert(self._ctx, data, embedding=self._embedder())
 
     def delete(
         self,
@@ -229,16 +252,12 @@ class Table(TableCompat):
           phrases, ``+must`` and ``-must_not`` terms are understood.
         - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``) from the k nearest
           vectors and the 2k best BM25 matches, retrieved concurrently.
-        - ``query``: with an embedder on the table, drives both retrievers from one string.
+        - ``query``: embedded by the table's embedding function, drives both retrievers.
         """
         if query is not None:
             if vector is not None or text is not None:
                 raise InvalidInputError("pass query= alone, or vector=/text= without query=")
-            if self.embedder is None:
-                raise InvalidInputError(
-                    "query= needs an embedder: VectorStore(..., embedder=...) or tbl.embedder"
-                )
-            vector = self.embedder.embed([query])[0]
+            vector = embed_query(self._required_embedding(), query)
             text = query
         return search.search(
             self._ctx,
@@ -419,7 +438,13 @@ class Table(TableCompat):
         view = TableContext(
             self.name, TableSpec.from_schema(dataset.schema), self._ctx.services, view=dataset
         )
-        return Table(view, builder=self._builder, resident=self._resident, embedder=self.embedder)
+        return Table(
+            view,
+            builder=self._builder,
+            resident=self._resident,
+            embedding=self._embedding,
+            functions=self._functions,
+        )
 
     def restore(self, version: int | str) -> WriteResult:
         """Make an older version (or tag) the latest version again."""
@@ -440,6 +465,25 @@ class Table(TableCompat):
         """Remove declared fields."""
         self._ctx.check_writable()
         evolution.drop_columns(self._ctx, list(columns))
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _embedder(self) -> Callable[[], EmbeddingFunction] | None:
+        """What makes the vectors documents lack: the table's embedding function, if any."""
+        if self._embedding is not None or self.spec.embedding is not None:
+            return self._required_embedding
+        return None
+
+    def _required_embedding(self) -> EmbeddingFunction:
+        function = self.embedding
+        if function is None:
+            raise InvalidInputError(
+                f"table {self.name!r} has no embedding function, so documents need vectors "
+                "and search needs vector= or text=; create it with "
+                "store.create_table(name, embedding=fn), or open it with "
+                f"store.table({self.name!r}, embedding=fn)"
+            )
+        return function
 
 
 def _ray_engine(engine: object, background: bool) -> RayEngine | None:

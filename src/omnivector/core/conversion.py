@@ -17,7 +17,10 @@ from omnivector.core.errors import DimensionMismatchError, InvalidInputError
 from omnivector.core.validation import is_integer
 
 __all__ = [
+    "HOW_TO_EMBED",
     "WRITE_BATCH_ROWS",
+    "dataframe_to_arrow",
+    "is_dataframe",
     "cast_column",
     "check_json_value",
     "ids_array",
@@ -31,6 +34,11 @@ __all__ = [
 ]
 
 WRITE_BATCH_ROWS = 4096
+#: how a missing vector is made instead, said where one is missing
+HOW_TO_EMBED = (
+    "; to make vectors from 'text', give the table an embedding function: "
+    "store.create_table(name, embedding=fn)"
+)
 _Tabular = TypeVar("_Tabular", pa.Table, pa.RecordBatch)
 
 
@@ -47,8 +55,8 @@ def iter_arrow_batches(data: object) -> Iterator[pa.RecordBatch]:
         for batch in data.to_batches(max_chunksize=WRITE_BATCH_ROWS):
             yield batch
         return
-    if _is_dataframe(data):
-        yield from iter_arrow_batches(_dataframe_to_arrow(data))
+    if is_dataframe(data):
+        yield from iter_arrow_batches(dataframe_to_arrow(data))
         return
     if isinstance(data, Mapping):
         data = [data]
@@ -74,12 +82,12 @@ def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
         yield batch.slice(start, WRITE_BATCH_ROWS)
 
 
-def _is_dataframe(data: object) -> bool:
+def is_dataframe(data: object) -> bool:
     module = type(data).__module__
     return type(data).__name__ == "DataFrame" and module.split(".")[0] in ("pandas", "polars")
 
 
-def _dataframe_to_arrow(frame: Any) -> pa.Table:
+def dataframe_to_arrow(frame: Any) -> pa.Table:
     if type(frame).__module__.startswith("polars"):
         return frame.to_arrow()
     return pa.Table.from_pandas(frame, preserve_index=False)
@@ -140,7 +148,7 @@ def _python_vectors(values: list[Any]) -> pa.Array:
     arrays: list[np.ndarray] = []
     for value in values:
         if value is None:
-            raise InvalidInputError("every document needs a 'vector'")
+            raise InvalidInputError(f"every document needs a 'vector'{HOW_TO_EMBED}")
         array = vector_to_numpy(value)
         lengths.add(array.shape[0])
         arrays.append(array)
@@ -183,7 +191,9 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
     ):
         raise InvalidInputError(f"the vector column must hold lists of numbers, got {kind}")
     if column.null_count:
-        raise InvalidInputError("every document needs a 'vector' (found null vectors)")
+        raise InvalidInputError(
+            f"every document needs a 'vector' (found null vectors){HOW_TO_EMBED}"
+        )
     if not pa.types.is_fixed_size_list(kind):
         lengths = np.unique(column.value_lengths().to_numpy(zero_copy_only=False))
         if lengths.size and (lengths.size > 1 or lengths[0] != dimension):

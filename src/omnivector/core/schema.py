@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from omnivector.core.checks import check_vectors
 from omnivector.core.conversion import (
+    HOW_TO_EMBED,
     cast_column,
     check_json_value,
     decode_metadata,
@@ -105,6 +106,8 @@ class TableSpec:
     metric: Metric = "cosine"
     fields: Mapping[str, str] = field(default_factory=dict)
     storage: StorageOptions = DEFAULT_STORAGE
+    #: the embedding function's recorded config (``{"name": ..., "options": {...}}``)
+    embedding: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_dimension(self.dimension)
@@ -143,15 +146,16 @@ class TableSpec:
         return pa.schema(columns, metadata={SPEC_METADATA_KEY: self.to_json().encode()})
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": 1,
-                "dimension": self.dimension,
-                "metric": self.metric,
-                "fields": dict(self.fields),
-                "storage": self.storage.to_dict(),
-            }
-        )
+        raw: dict[str, Any] = {
+            "format": 1,
+            "dimension": self.dimension,
+            "metric": self.metric,
+            "fields": dict(self.fields),
+            "storage": self.storage.to_dict(),
+        }
+        if self.embedding is not None:
+            raw["embedding"] = dict(self.embedding)
+        return json.dumps(raw)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> TableSpec:
@@ -161,6 +165,7 @@ class TableSpec:
             metric=raw["metric"],
             fields=raw.get("fields", {}),
             storage=StorageOptions.from_dict(raw.get("storage", {})),
+            embedding=raw.get("embedding"),
         )
 
     @classmethod
@@ -217,9 +222,10 @@ class TableSpec:
                 f"unknown column(s) {unknown}: declare them with fields= when creating the "
                 "table, or put them under 'metadata'"
             )
-        for required in ("id", "vector"):
-            if required not in names:
-                raise InvalidInputError(f"every document needs an {required!r}")
+        if "id" not in names:
+            raise InvalidInputError("every document needs an 'id'")
+        if "vector" not in names:
+            raise InvalidInputError(f"every document needs a 'vector'{HOW_TO_EMBED}")
         rows = batch.num_rows
         arrays: list[pa.Array] = [
             ids_array(batch.column("id")),

@@ -8,6 +8,7 @@ upsert an update that also deletes the rows replaced). See :mod:`omnivector.dist
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from omnivector.distributed.engine import (
     worker_count,
     write_lock,
 )
-from omnivector.embedding import Embedder
+from omnivector.embeddings import EmbeddingFunction
 from omnivector.operations.writes import extra_schema, prepare
 from omnivector.storage.context import TableContext
 from omnivector.storage.datasets import Dataset, commit_append, commit_update, open_uri
@@ -147,11 +148,15 @@ class _Written:
 
 
 def add(
-    ctx: TableContext, data: Any, engine: RayEngine, *, embedder: Embedder | None
+    ctx: TableContext,
+    data: Any,
+    engine: RayEngine,
+    *,
+    embedding: Callable[[], EmbeddingFunction] | None,
 ) -> WriteResult:
     """Insert documents with Ray tasks; ``data`` is a ``ray.data.Dataset`` or any input
     ``Table.add`` takes. Same contract as ``Table.add``: new, unique ids or nothing written."""
-    written = _write_blocks(ctx, data, engine, embedder, new_ids_only=True)
+    written = _write_blocks(ctx, data, engine, embedding, new_ids_only=True)
     if not written.fragments:
         return WriteResult(version=int(ctx.dataset().version))
     try:
@@ -166,11 +171,15 @@ def add(
 
 
 def upsert(
-    ctx: TableContext, data: Any, engine: RayEngine, *, embedder: Embedder | None
+    ctx: TableContext,
+    data: Any,
+    engine: RayEngine,
+    *,
+    embedding: Callable[[], EmbeddingFunction] | None,
 ) -> WriteResult:
     """Insert documents with Ray tasks, replacing stored documents with the same id in the
     same commit (readers see the old documents or the new ones, never neither)."""
-    written = _write_blocks(ctx, data, engine, embedder, new_ids_only=False)
+    written = _write_blocks(ctx, data, engine, embedding, new_ids_only=False)
     if not written.fragments:
         return WriteResult(version=int(ctx.dataset().version))
     updated, version = _commit_upsert(ctx, written)
@@ -182,7 +191,7 @@ def _write_blocks(
     ctx: TableContext,
     data: Any,
     engine: RayEngine,
-    embedder: Embedder | None,
+    embedding: Callable[[], EmbeddingFunction] | None,
     *,
     new_ids_only: bool,
 ) -> _Written:
@@ -202,7 +211,7 @@ def _write_blocks(
         storage_version=ctx.spec.storage.storage_version,
         max_rows_per_file=engine.max_rows_per_file,
     )
-    source = _ray_dataset(ray, ctx, data, embedder, worker_count(ray, engine))
+    source = _ray_dataset(ray, ctx, data, embedding, worker_count(ray, engine))
     try:
         outputs = source.map_batches(
             writer, batch_format="pyarrow", **(remote_args(engine) or {})
@@ -229,12 +238,16 @@ def _write_blocks(
 
 
 def _ray_dataset(
-    ray: Any, ctx: TableContext, data: Any, embedder: Embedder | None, workers: int
+    ray: Any,
+    ctx: TableContext,
+    data: Any,
+    embedding: Callable[[], EmbeddingFunction] | None,
+    workers: int,
 ) -> Any:
     if isinstance(data, ray.data.Dataset):
         return data
     # Local input is validated (and embedded) here; it is split so every worker writes.
-    converted = prepare(ctx, data, embedder=embedder)
+    converted = prepare(ctx, data, embedding=embedding)
     step = max(WRITE_BATCH_ROWS, -(-converted.num_rows // workers))
     parts = [converted.slice(start, step) for start in range(0, converted.num_rows, step)]
     return ray.data.from_arrow(parts or [converted])

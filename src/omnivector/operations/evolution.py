@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -107,7 +108,7 @@ def _record_fields(ctx: TableContext, dataset: Dataset) -> None:
         if f.name not in RESERVED_COLUMNS and str(f.type) in by_type
     }
     old = TableSpec.from_schema(dataset.schema)
-    spec = TableSpec(old.dimension, old.metric, fields, old.storage)
+    spec = replace(old, fields=fields)
     with lance_errors(f"recording the schema of {ctx.name!r}"):
         dataset.update_schema_metadata({SPEC_METADATA_KEY.decode(): spec.to_json()})
     ctx.spec = spec

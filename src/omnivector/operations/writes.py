@@ -24,7 +24,7 @@ from omnivector.core.errors import (
 )
 from omnivector.core.filters import ids_filter
 from omnivector.core.results import WriteResult
-from omnivector.embedding import Embedder
+from omnivector.embeddings import EmbeddingFunction, fill_vectors
 from omnivector.operations.reads import check_ids, chunks, compile_where, scan
 from omnivector.storage.context import TableContext
 from omnivector.storage.datasets import Transaction
@@ -43,10 +43,12 @@ _ID_CHUNK = 512
 _COMMIT_RETRIES = 8
 
 
-def add(ctx: TableContext, data: Any, *, embedder: Embedder | None) -> WriteResult:
+def add(
+    ctx: TableContext, data: Any, *, embedding: Callable[[], EmbeddingFunction] | None
+) -> WriteResult:
     """Insert new documents; any id already stored or repeated raises ``DuplicateIdError``
     and nothing is written."""
-    table = prepare(ctx, data, embedder=embedder, defer_checks=True)
+    table = prepare(ctx, data, embedding=embedding, defer_checks=True)
     if table.num_rows == 0:
         return WriteResult(version=int(ctx.dataset().version))
     services = ctx.services
@@ -86,9 +88,11 @@ def add(ctx: TableContext, data: Any, *, embedder: Embedder | None) -> WriteResu
     return result
 
 
-def upsert(ctx: TableContext, data: Any, *, embedder: Embedder | None) -> WriteResult:
+def upsert(
+    ctx: TableContext, data: Any, *, embedding: Callable[[], EmbeddingFunction] | None
+) -> WriteResult:
     """Insert documents, replacing stored documents with the same id."""
-    table = prepare(ctx, data, embedder=embedder)
+    table = prepare(ctx, data, embedding=embedding)
     if table.num_rows == 0:
         return WriteResult(version=int(ctx.dataset().version))
 
@@ -153,13 +157,18 @@ def delete(
 
 
 def prepare(
-    ctx: TableContext, data: Any, *, embedder: Embedder | None, defer_checks: bool = False
+    ctx: TableContext,
+    data: Any,
+    *,
+    embedding: Callable[[], EmbeddingFunction] | None,
+    defer_checks: bool = False,
 ) -> pa.Table:
-    """Validate ``data`` and convert it to the stored schema (vectors filled in by the
-    embedder). ``defer_checks`` leaves the checks that read every value to the caller."""
+    """Validate ``data`` and convert it to the stored schema; ``embedding`` (the table's
+    embedding function, fetched when first needed) makes the vectors documents lack.
+    ``defer_checks`` leaves the checks that read every value to the caller."""
     ctx.check_writable()
-    if embedder is not None:
-        data = embedder.fill_vectors(data)
+    if embedding is not None:
+        data = fill_vectors(data, embedding, ctx.spec.dimension)
     table = ctx.spec.to_arrow(data, extra_schema=extra_schema(ctx), defer_checks=defer_checks)
     if not defer_checks:
         check_batch_ids(table.column("id"))
