@@ -40,8 +40,10 @@ def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
     results = peers.run_peers(
         ctx,
         workloads=[TINY],
-        systems=["omnivector", "omnivector-resident", "pylance", "numpy", "lancedb"],
-    )
+        systems=[
+            "omnivector", "omnivector-lance", "omnivector-resident", "pylance", "numpy", "lancedb"
+        ],
+    )  # fmt: skip
     output = "\n".join(lines)
     assert "lancedb: skipped: not installed" in output
     assert results["skipped"] == {
@@ -49,7 +51,9 @@ def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
     }
 
     systems = results["workloads"]["tiny"]["systems"]
-    assert set(systems) == {"omnivector", "omnivector-resident", "pylance", "numpy"}
+    assert set(systems) == {
+        "omnivector", "omnivector-lance", "omnivector-resident", "pylance", "numpy"
+    }  # fmt: skip
     for name, entry in systems.items():
         assert "error" not in entry, (name, entry.get("error"))
         build, query = entry["build"], entry["query"]
@@ -63,20 +67,31 @@ def test_tiny_run_measures_omnivector_against_baselines_and_skips_missing_peers(
         point = query["operating_point"]
         assert point["p50_ms"] <= point["p99_ms"]
         assert query["curve"], name
+        assert 0 < query["defaults"]["recall"] <= 1 and query["defaults"]["p50_ms"] > 0
+        assert query["filtered_1pct"]["p50_ms"] > 0
     # exact search is exact; the indexed stores reach the target on easy data
-    assert systems["numpy"]["query"]["operating_point"]["recall"] == 1.0
-    assert systems["numpy"]["query"]["filtered"]["recall"] == 1.0
+    numpy = systems["numpy"]["query"]
+    assert numpy["operating_point"]["recall"] == 1.0 and numpy["exact"]["recall"] == 1.0
+    assert numpy["filtered"]["recall"] == numpy["filtered_1pct"]["recall"] == 1.0
     assert systems["numpy"]["build"]["build_s"] is None
-    for name in ("omnivector", "omnivector-resident", "pylance"):
+    for name in ("omnivector", "omnivector-lance", "omnivector-resident", "pylance"):
         assert systems[name]["build"]["build_s"] > 0
         assert systems[name]["query"]["operating_point"]["meets_target"], name
         assert systems[name]["query"]["filtered"]["recall"] >= 0.9
+    for name in ("omnivector", "omnivector-resident"):  # from memory: exact where it is asked
+        query = systems[name]["query"]
+        assert query["exact"]["recall"] == 1.0
+        assert query["filtered"]["recall"] == query["filtered_1pct"]["recall"] == 1.0
     assert systems["omnivector"]["query"]["hybrid"]["p50_ms"] > 0
-    # the resident graph loaded after the first query, and its own knob was swept
-    resident = systems["omnivector-resident"]["query"]
-    assert resident["warm_s"] > 0 and systems["omnivector"]["query"]["warm_s"] < resident["warm_s"]
+    # both resident configurations loaded their index (the default after its first queries)
+    # and swept its knobs; resident indexes off, the Lance knobs
     knobs = {"nprobes", "refine_factor"} if scann_installed() else {"ef"}
-    assert all(set(point["params"]) == knobs for point in resident["curve"])
+    for name in ("omnivector", "omnivector-resident"):
+        query = systems[name]["query"]
+        assert query["warm_s"] > 0
+        assert all(set(point["params"]) == knobs for point in query["curve"])
+    lance = systems["omnivector-lance"]["query"]
+    assert all("nprobes" in point["params"] for point in lance["curve"])
     assert systems["pylance"]["query"]["hybrid"] is None
     # omnivector and raw pylance ran the same sweep, so the overhead is measured
     assert "omnivector over raw pylance" in output
@@ -124,18 +139,23 @@ def test_glove_workload_is_skipped_without_the_data_package(
 
 
 def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
-    def entry(ingest: float, p50: float) -> dict[str, Any]:
+    def entry(ingest: float, p50: float, filtered_p50: float | None = None) -> dict[str, Any]:
         point = {"p50_ms": p50, "p99_ms": p50 * 2, "qps": 1000 / p50, "meets_target": True}
+        filtered = {"p50_ms": filtered_p50 or p50, "recall": 0.97}
         return {
             "build": {"ingest_rows_per_s": ingest, "ingest_s": 1.0, "build_s": None,
                       "bytes_per_doc": 100.0},
-            "query": {"operating_point": point, "filtered": {"p50_ms": p50},
+            "query": {"operating_point": point, "filtered": filtered,
+                      "filtered_1pct": {**filtered, "recall": 0.9}, "exact": None,
                       "qps_at_target": 1000 / p50, "rss_bytes": 2**20,
                       "first_query_ms": 5.0},
         }  # fmt: skip
 
+    def against_peers(measured: dict[str, Any]) -> list[dict[str, Any]]:
+        return [v for v in peers._verdicts(measured) if v["peer"] != "target"]
+
     measured = {"w": {"systems": {"omnivector": entry(100.0, 1.0), "lancedb": entry(50.0, 2.0)}}}
-    verdicts = peers._verdicts(measured)
+    verdicts = against_peers(measured)
     assert {v["system"] for v in verdicts} == {"omnivector"}
     assert {v["metric"] for v in verdicts} == {
         "ingest rows/s",
@@ -144,11 +164,24 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
     }
     assert all(v["win"] for v in verdicts)
     measured["w"]["systems"]["lancedb"] = entry(500.0, 0.5)
-    assert not any(v["win"] for v in peers._verdicts(measured))
-    measured["w"]["systems"]["omnivector-resident"] = entry(600.0, 0.4)
-    resident = [v for v in peers._verdicts(measured) if v["system"] == "omnivector-resident"]
+    assert not any(v["win"] for v in against_peers(measured))
+    measured["w"]["systems"]["omnivector-resident"] = entry(600.0, 0.4, filtered_p50=1.0)
+    resident = [v for v in against_peers(measured) if v["system"] == "omnivector-resident"]
     assert len(resident) == 3 and all(v["win"] for v in resident)
-    assert "targets (omnivector-resident): 3/3 met" in peers._verdict_table(
+    # its own targets: filtered recall (0.97 meets 0.95, 0.9 does not), filtered p50 at most
+    # twice the unfiltered (1.0 > 2 x 0.4)
+    own = {
+        v["metric"]: v["win"]
+        for v in peers._verdicts(measured)
+        if v["system"] == "omnivector-resident" and v["peer"] == "target"
+    }
+    assert own == {
+        "filtered 10% recall@10": True,
+        "filtered 10% p50 ms (bound: 2x unfiltered)": False,
+        "filtered 1% recall@10": False,
+        "filtered 1% p50 ms (bound: 2x unfiltered)": False,
+    }
+    assert "targets (omnivector-resident): 4/7 met" in peers._verdict_table(
         peers._verdicts(measured)
     )
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
+from omnivector.operations import search
 from omnivector.resident import scann_engine as resident_scann
 from omnivector.resident.faiss_engine import locality_order
 from tests.conftest import DIM, arrow_docs
@@ -22,6 +23,13 @@ ROWS = 2_000
 CATEGORY = {"category": "string"}
 ENGINES = ["scann", "hnsw"]
 EXHAUSTIVE = {"ef": 4 * ROWS, "nprobes": 4 * ROWS, "refine_factor": 4 * ROWS}
+
+
+@pytest.fixture(autouse=True)
+def _as_if_indexed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables here have no Lance vector index, which makes memory answer exactly: these
+    tests are about the engines, so the graph answers as for an indexed table."""
+    monkeypatch.setattr(search, "has_vector_index", lambda dataset: True)
 
 
 def _open(path: Path, **config: Any) -> ov.VectorStore:
@@ -169,7 +177,7 @@ def test_writes_are_seen_at_once_and_the_graph_follows(
     assert _answered(resident_store) == before + 1
 
 
-def test_filtered_exact_and_old_version_queries_go_to_lance(
+def test_filtered_and_exact_queries_are_answered_from_memory_old_versions_by_lance(
     resident_store: ov.VectorStore, rng: np.random.Generator
 ) -> None:
     table, vectors = _filled(resident_store, rng)
@@ -179,6 +187,8 @@ def test_filtered_exact_and_old_version_queries_go_to_lance(
     filtered = table.search(vectors[4], k=5, where={"category": "blog"})
     assert filtered.ids[0] == "d4" and all(int(i[1:]) % 3 == 1 for i in filtered.ids)
     assert table.search(vectors[9], k=1, exact=True).ids == ["d9"]
+    assert _answered(resident_store) == before + 2
+    before = _answered(resident_store)
     old = table.checkout(version)
     assert old.search(vectors[9], k=1).ids == ["d9"]
     with pytest.raises(ov.ReadOnlyError):
@@ -242,10 +252,13 @@ def test_bad_configuration_is_refused(store: ov.VectorStore) -> None:
         ov.ResidentConfig(refine_factor=0)
     with pytest.raises(ov.InvalidInputError, match="ResidentConfig"):
         ov.VectorStore(store.path, resident={"max_bytes": 1})  # type: ignore[arg-type]
-    table = store.create_table("t", fields=CATEGORY)
-    with pytest.raises(ov.InvalidInputError, match=r"resident=ov\.ResidentConfig"):
-        table.load_resident()
-    assert store.resident_info() is None
+    with pytest.raises(ov.InvalidInputError, match=r"ResidentConfig\.load_after"):
+        ov.ResidentConfig(load_after=0)
+    with ov.VectorStore(store.path, dimension=DIM, resident=False) as off:
+        table = off.create_table("t", fields=CATEGORY)
+        with pytest.raises(ov.InvalidInputError, match="resident=False"):
+            table.load_resident()
+        assert off.resident_info() is None
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -273,7 +286,7 @@ def test_graph_follows_a_mix_of_writes_like_an_exact_search(
     over the live rows. ScaNN scores the table's first rows exactly, unless told that they
     are enough for codes, or for codes and partitions."""
     if engine in ("scann-codes", "scann-partitioned"):
-        monkeypatch.setattr(resident_scann, "CODES_MIN_ROWS", 500)
+        monkeypatch.setattr(resident_scann, "EXACT_MAX_VALUES", 500 * DIM)
     if engine == "scann-partitioned":
         monkeypatch.setattr(resident_scann, "TREE_MIN_ROWS", 500)
     with _open(tmp_path / "store", engine=engine.split("-")[0]) as store:
@@ -388,6 +401,7 @@ def test_partitioned_index_answers_clustered_data_and_takes_query_knobs(
     tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(resident_scann, "TREE_MIN_ROWS", 1_000)
+    monkeypatch.setattr(resident_scann, "EXACT_MAX_VALUES", 0)
     centres = rng.standard_normal((40, DIM)).astype(np.float32) * 4
     rows = 3 * ROWS
     vectors = centres[rng.integers(0, 40, rows)] + rng.standard_normal((rows, DIM))
@@ -442,12 +456,12 @@ def test_searches_run_side_by_side_and_a_change_waits_for_them(
         ended: list[float] = []
         guard = threading.Lock()
 
-        def slow_search(query: Any) -> Any:
+        def slow_search(query: Any, allowed: Any) -> Any:
             with guard:
                 in_flight[0] += 1
                 overlap[0] = max(overlap[0], in_flight[0])
             time.sleep(0.3)  # long enough for every thread to be inside at once
-            answer = search(query)
+            answer = search(query, allowed)
             with guard:
                 in_flight[0] -= 1
                 ended.append(time.monotonic())

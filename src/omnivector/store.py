@@ -76,7 +76,7 @@ class VectorStore(StoreCompat):
         storage_options: Mapping[str, str] | None = None,
         index_builds: IndexBuildConfig | None = None,
         maintenance: MaintenanceConfig | None = None,
-        resident: ResidentConfig | None = None,
+        resident: ResidentConfig | bool = True,
     ) -> None:
         self.dimension = check_dimension(dimension) if dimension is not None else None
         self.metric = check_metric(metric)
@@ -84,8 +84,8 @@ class VectorStore(StoreCompat):
             raise InvalidInputError("cache must be a DatasetCacheConfig")
         if storage is not None and not isinstance(storage, StorageOptions):
             raise InvalidInputError("storage must be a StorageOptions")
-        if resident is not None and not isinstance(resident, ResidentConfig):
-            raise InvalidInputError("resident must be a ResidentConfig")
+        if not isinstance(resident, ResidentConfig | bool):
+            raise InvalidInputError("resident must be a ResidentConfig, True or False")
         raise_mmap_threshold()
         self.storage = storage or DEFAULT_STORAGE
         self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
@@ -109,7 +109,9 @@ class VectorStore(StoreCompat):
         )
         self._builder = IndexBuilder(self._services)
         self._maintainer = AutoMaintainer(self._services.maintenance, self._maintained)
-        self._resident = ResidentGraphs(resident) if resident is not None else None
+        if resident is True:
+            resident = ResidentConfig()
+        self._resident = ResidentGraphs(resident) if resident is not False else None
         self._closed = False
         self._create_lock = threading.Lock()
 

@@ -282,13 +282,13 @@ class Table(TableCompat):
 
         False when the table is below ``ResidentConfig.min_rows`` or its graph would not fit
         in ``max_bytes``; ``TimeoutError`` after ``timeout`` seconds (the load goes on).
-        Needs ``VectorStore(..., resident=ResidentConfig())``.
+        Needs resident graphs (on unless the store was opened with ``resident=False``).
         """
         graphs = self._resident
         if graphs is None:
             raise InvalidInputError(
-                "resident graphs are off: open the store with "
-                "VectorStore(..., resident=ov.ResidentConfig())"
+                "resident graphs are off (the store was opened with resident=False); open "
+                "it without that option, or with resident=ov.ResidentConfig(...)"
             )
         if self.read_only:
             raise ReadOnlyError("a checked-out version is served by Lance, not a resident graph")

@@ -30,6 +30,7 @@ SUITES: dict[str, str] = {
     "peers": "peers",
     "distributed": "distributed",
     "objectstore": "objectstore",
+    "scale": "scale",
 }
 
 

@@ -107,6 +107,12 @@ class System:
     ) -> list[int]:
         raise NotImplementedError
 
+    #: whether :meth:`search_exact` is offered (exact nearest neighbours on request)
+    exact: ClassVar[bool] = False
+
+    def search_exact(self, query: np.ndarray, k: int) -> list[int]:
+        raise NotImplementedError
+
     def search_hybrid(
         self, query: np.ndarray, text: str, k: int, params: Params | None
     ) -> list[int]:

@@ -14,7 +14,14 @@ import numpy as np
 from omnivector.bench.peers_base import TABLE, Batch, Params, System, ids_of
 from omnivector.resident import partitions_for, scann_installed
 
-__all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "OmnivectorResident", "Pylance"]
+__all__ = [
+    "LanceDB",
+    "Omnivector",
+    "OmnivectorFlat",
+    "OmnivectorLance",
+    "OmnivectorResident",
+    "Pylance",
+]
 
 
 # the resident ScaNN index's sweep: shares of its partitions, candidates refined per k
@@ -33,17 +40,40 @@ def _lance_sweep(config: dict[str, Any]) -> list[Params]:
     return [{"nprobes": nprobes, "ef": max(k, 16), "refine_factor": 1}, *points]
 
 
+def _resident_sweep(config: dict[str, Any]) -> list[Params]:
+    """The resident index's knobs: ScaNN's partitions and refined candidates, or HNSW's ef."""
+    k = int(config["k"])
+    if not scann_installed():
+        return [{"ef": ef} for ef in config["ef_sweep"] if ef >= k]
+    count = int(config["count"])
+    partitions = max(1, partitions_for(count))  # 0: no tree, nprobes does not apply
+    points: list[Params] = []
+    for share in RESIDENT_PARTITION_SHARES:
+        for refine_factor in RESIDENT_REFINE_FACTORS:
+            point = {"nprobes": math.ceil(share * partitions), "refine_factor": refine_factor}
+            if point not in points:
+                points.append(point)
+    return points
+
+
 class Omnivector(System):
+    """omnivector as it comes: the Lance index on disk, and the resident index it loads in
+    the background after a table's first queries (``warm`` waits for that load)."""
+
     name = "omnivector"
     imports = ("omnivector",)
-    index = "IVF_HNSW_SQ"
-    knob = "ef (nprobes, refine_factor=2)"
+    index = "IVF_HNSW_SQ"  # the Lance index built; the resident one is loaded by itself
+    knob = "resident knobs once loaded (Lance ef until then)"
     hybrid = True
+    exact = True
+    resident = True  # False: Lance alone
 
     def create(self) -> None:
         import omnivector as ov
 
-        self.store = ov.VectorStore(self.path, dimension=self.dimension, metric="cosine")
+        self.store = ov.VectorStore(
+            self.path, dimension=self.dimension, metric="cosine", resident=False
+        )
         self.table = self.store.create_table(
             TABLE, dimension=self.dimension, metric="cosine", fields={"category": "string"}
         )
@@ -68,11 +98,23 @@ class Omnivector(System):
     def open(self) -> None:
         import omnivector as ov
 
-        self.store = ov.VectorStore(self.path)
+        self.store = ov.VectorStore(self.path, resident=self.resident)
         self.table = self.store.table(TABLE)
+        self.loaded = False
+
+    def warm(self) -> None:
+        """The queries that start the background load, then wait for it (as a service
+        would, running queries meanwhile)."""
+        if not self.resident:
+            return
+        query = np.ones(self.dimension, np.float32)
+        for _ in range(3):
+            self.table.search(query, k=int(self.config["k"]), columns=["id"])
+        # the load the queries started: waited for, not started here
+        self.loaded = self.table.load_resident(timeout=3600)
 
     def sweep(self) -> list[Params]:
-        return _lance_sweep(self.config)
+        return _resident_sweep(self.config) if self.loaded else _lance_sweep(self.config)
 
     def _search(
         self,
@@ -99,6 +141,10 @@ class Omnivector(System):
     def search(self, query: np.ndarray, k: int, params: Params | None) -> list[int]:
         return self._search(query, k, params)
 
+    def search_exact(self, query: np.ndarray, k: int) -> list[int]:
+        hits = self.table.search(query, k=k, columns=["id"], exact=True)
+        return [int(i) for i in hits.ids]
+
     def search_filtered(
         self, query: np.ndarray, k: int, params: Params | None, category: str
     ) -> list[int]:
@@ -110,7 +156,15 @@ class Omnivector(System):
         return self._search(query, k, params, text=text)
 
 
-class OmnivectorFlat(Omnivector):
+class OmnivectorLance(Omnivector):
+    """omnivector with resident indexes off: every query a Lance query."""
+
+    name = "omnivector-lance"
+    knob = "ef (nprobes, refine_factor=2)"
+    resident = False
+
+
+class OmnivectorFlat(OmnivectorLance):
     """omnivector with IVF_HNSW_FLAT: full vectors in the graph, so no refine step."""
 
     name = "omnivector-hnswflat"
@@ -123,8 +177,7 @@ class OmnivectorFlat(Omnivector):
 
 
 class OmnivectorResident(Omnivector):
-    """omnivector with resident graphs: unfiltered vector queries from an in-memory index
-    (filtered ones from the same Lance index as ``omnivector``)."""
+    """omnivector with a resident index asked for and loaded before the first query."""
 
     name = "omnivector-resident"
     knob = (
@@ -142,20 +195,7 @@ class OmnivectorResident(Omnivector):
     def warm(self) -> None:
         if not self.table.load_resident():
             raise RuntimeError("the resident graph did not load")
-
-    def sweep(self) -> list[Params]:
-        k = int(self.config["k"])
-        if not scann_installed():
-            return [{"ef": ef} for ef in self.config["ef_sweep"] if ef >= k]
-        count = int(self.config["count"])
-        partitions = max(1, partitions_for(count))  # 0: no tree, nprobes does not apply
-        points: list[Params] = []
-        for share in RESIDENT_PARTITION_SHARES:
-            for refine_factor in RESIDENT_REFINE_FACTORS:
-                point = {"nprobes": math.ceil(share * partitions), "refine_factor": refine_factor}
-                if point not in points:
-                    points.append(point)
-        return points
+        self.loaded = True
 
 
 class Pylance(System):

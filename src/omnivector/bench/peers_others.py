@@ -316,6 +316,7 @@ class Numpy(_CategoryArray):
     name = "numpy"
     index = "exact (matrix product)"
     knob = "none: exact"
+    exact = True
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -347,6 +348,9 @@ class Numpy(_CategoryArray):
 
     def search(self, query: np.ndarray, k: int, params: Params | None) -> list[int]:
         return ids_of(self._top(self.matrix, query, k))
+
+    def search_exact(self, query: np.ndarray, k: int) -> list[int]:
+        return self.search(query, k, None)
 
     def search_filtered(
         self, query: np.ndarray, k: int, params: Params | None, category: str

@@ -29,6 +29,7 @@ from omnivector.bench.peers_lance import (
     LanceDB,
     Omnivector,
     OmnivectorFlat,
+    OmnivectorLance,
     OmnivectorResident,
     Pylance,
 )
@@ -40,6 +41,7 @@ SYSTEMS: dict[str, type[System]] = {
     cls.name: cls
     for cls in (
         Omnivector,
+        OmnivectorLance,
         OmnivectorFlat,
         OmnivectorResident,
         Pylance,
@@ -206,9 +208,10 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
     warmup = int(config["warmup"])
     queries = np.load(work / "queries.npy")
     truth = np.load(work / "truth.npy")
-    filtered_truth = np.load(work / "filtered_truth.npy")
+    filtered_truth = {
+        name: np.load(work / f"filtered_truth_{name}.npy") for name in config["filters"]
+    }
     query_texts: list[str] = json.loads((work / "query_texts.json").read_text())
-    category = str(config["filter_category"])
     for module in system.imports:
         importlib.import_module(module)
     rss_before = _rss_bytes()
@@ -228,13 +231,26 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
     chosen = max(reaching, key=lambda p: p["qps"]) if reaching else max(curve, key=_by_recall)
     chosen_params: Params = chosen["params"]
 
-    count = min(len(queries), int(config["filtered_queries"]))
-    calls = [
-        functools.partial(system.search_filtered, q, k, chosen_params, category)
-        for q in queries[:count]
-    ]
+    calls = [functools.partial(system.search, q, k, None) for q in queries]
     found, latencies = _timed(calls, warmup)
-    filtered = {"recall": _recall(found, filtered_truth[:count], k), **_summary(latencies)}
+    defaults = {"recall": _recall(found, truth, k), **_summary(latencies)}
+
+    count = min(len(queries), int(config["filtered_queries"]))
+    filtered: dict[str, dict[str, float]] = {}
+    for name, category in config["filters"].items():
+        calls = [
+            functools.partial(system.search_filtered, q, k, chosen_params, category)
+            for q in queries[:count]
+        ]
+        found, latencies = _timed(calls, warmup)
+        truth_here = filtered_truth[name][:count]
+        filtered[name] = {"recall": _recall(found, truth_here, k), **_summary(latencies)}
+
+    exact = None
+    if system.exact:
+        calls = [functools.partial(system.search_exact, q, k) for q in queries[:count]]
+        found, latencies = _timed(calls, warmup)
+        exact = {"recall": _recall(found, truth[:count], k), **_summary(latencies)}
 
     hybrid = None
     if system.hybrid:
@@ -252,7 +268,10 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
         "curve": curve,
         "operating_point": {**chosen, "meets_target": bool(reaching)},
         "qps_at_target": qps_at_recall(curve, target),
-        "filtered": filtered,
+        "defaults": defaults,
+        "filtered": filtered["10%"],
+        "filtered_1pct": filtered["1%"],
+        "exact": exact,
         "hybrid": hybrid,
         "rss_bytes": rss_after,
         "rss_load_bytes": rss_after - rss_before,

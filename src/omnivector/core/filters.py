@@ -15,7 +15,7 @@ compared strictly: ``1`` does not equal ``"1"`` or ``True``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,12 +41,15 @@ class CompiledFilter:
     """A compiled filter: the SQL pushed down to Lance and a Python residual.
 
     A row matches when it passes ``sql`` (in Lance) and ``residual`` (in Python). Either may
-    be ``None``. ``residual_columns`` are the columns the residual reads.
+    be ``None``. ``residual_columns`` are the columns the residual reads. Two filters with
+    the same ``key`` match the same rows of a table.
     """
 
     sql: str | None
     residual: Predicate | None
     residual_columns: tuple[str, ...]
+    # what identifies the filter, for caching what it matched (None: not cached)
+    key: Hashable | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -70,7 +73,7 @@ def compile_filter(
     if where_sql is not None and (not isinstance(where_sql, str) or not where_sql.strip()):
         raise InvalidFilterError("where_sql must be a non-empty SQL string")
     if where is None or (isinstance(where, Mapping) and not where):
-        return CompiledFilter(where_sql, None, ())
+        return CompiledFilter(where_sql, None, (), where_sql)
     if not isinstance(where, Mapping):
         raise InvalidFilterError(
             f"where must be a dict such as {{'category': 'paper'}}, got {type(where).__name__}"
@@ -83,14 +86,30 @@ def compile_filter(
         pushed.append(where_sql)
     sql = " AND ".join(f"({part})" for part in pushed) if pushed else None
     if not kept:
-        return CompiledFilter(sql, None, ())
+        return CompiledFilter(sql, None, (), sql)
     tests = [node.test for node in kept]
     needed = sorted({col for node in kept for col in node.columns})
 
     def residual(row: Row) -> bool:
         return all(test(row) for test in tests)
 
-    return CompiledFilter(sql, residual, tuple(needed))
+    return CompiledFilter(sql, residual, tuple(needed), _frozen((where, where_sql)))
+
+
+def _frozen(value: Any) -> Hashable | None:
+    """``value`` as a hashable key that tells types apart (``1``, ``True`` and ``"1"`` match
+    different rows); None for a value it cannot freeze."""
+    if isinstance(value, Mapping):
+        items = [(_frozen(k), _frozen(v)) for k, v in value.items()]
+        if any(k is None or v is None for k, v in items):
+            return None
+        return ("map", frozenset(items))
+    if isinstance(value, list | tuple):
+        parts = [_frozen(v) for v in value]
+        return None if any(p is None for p in parts) else ("seq", tuple(parts))
+    if value is None or isinstance(value, str | int | float | bool | date | datetime):
+        return (type(value).__qualname__, value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

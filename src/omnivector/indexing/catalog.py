@@ -128,6 +128,11 @@ def _describe_cached(dataset: Dataset) -> list[IndexInfo]:
     return found
 
 
+def has_vector_index(dataset: Dataset) -> bool:
+    """Whether this dataset version has a vector index (without one, search is exact)."""
+    return any(i.columns == ["vector"] for i in _describe_cached(dataset))
+
+
 def query_defaults(dataset: Dataset) -> dict[str, int]:
     """Query knobs for the vector index of this dataset version."""
     kind = next((i.kind for i in _describe_cached(dataset) if i.columns == ["vector"]), None)

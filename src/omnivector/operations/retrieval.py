@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from omnivector.core.conversion import decode_metadata, vectors_to_numpy, with_float32_vectors
 from omnivector.core.errors import InvalidInputError
-from omnivector.core.filters import CompiledFilter
+from omnivector.core.filters import MATCH_ALL, CompiledFilter
 from omnivector.core.fusion import Fusion
 from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import Hit, SearchResults, distances_and_scores
@@ -133,6 +133,22 @@ def _exact_search(
     return table.append_column(_DISTANCE, pa.array([-d for d, _, _ in ordered], pa.float32()))
 
 
+def _matching(dataset: Dataset, where: CompiledFilter) -> np.ndarray:
+    """The row addresses of the rows that pass ``where``."""
+    scanner = dataset.scanner(
+        columns=list(where.residual_columns) or ["id"],
+        filter=where.sql,
+        with_row_address=True,
+        batch_size=_RESIDUAL_BATCH,
+    )
+    addresses = []
+    for batch in scanner.to_batches():
+        if where.residual is not None and batch.num_rows:
+            batch = batch.filter(pa.array(_residual_mask(batch, where), pa.bool_()))
+        addresses.append(batch.column("_rowaddr").to_numpy().astype(np.uint64))
+    return np.concatenate(addresses) if addresses else np.empty(0, np.uint64)
+
+
 def _residual_mask(batch: pa.RecordBatch, where: CompiledFilter) -> list[bool]:
     data = batch.select(list(where.residual_columns)).to_pylist()
     if "metadata" in where.residual_columns:
@@ -222,10 +238,23 @@ def resident_search(
     version: VersionKey,
     query: VectorQuery,
     columns: list[str],
+    where: CompiledFilter = MATCH_ALL,
 ) -> SearchResults | None:
-    """Nearest neighbours from the table's in-memory graph; None if it is no longer at the
-    dataset's ``version`` (the caller then asks Lance)."""
-    found = graph.search(query, version)
+    """Nearest neighbours from the table's in-memory graph (of the rows ``where`` lets
+    through: the row addresses it matches, read from Lance once per filter and version);
+    None if the graph is no longer at the dataset's ``version`` (the caller then asks
+    Lance)."""
+    allowed = None
+    if not where.is_empty:
+
+        def matching() -> np.ndarray | None:  # None: the pooled handle moved meanwhile
+            addresses = _matching(dataset, where)
+            return addresses if version_key(dataset) == version else None
+
+        allowed = graph.allow_list(version, where.key, matching)
+        if allowed is None:
+            return None
+    found = graph.search(query, version, allowed)
     if found is None:
         return None
     if columns == ["id"]:  # from memory alone: the hot path of a resident table

@@ -1,12 +1,14 @@
 """Search on one table: vector, full-text or hybrid, from the resident graph or from Lance.
 
-Filters are compiled once; a graph answers unfiltered vector queries when it is at the
-dataset's version, Lance answers the rest (see :mod:`omnivector.operations.retrieval`).
+Filters are compiled once; a graph answers vector queries (filtered and exact ones too)
+when it is at the dataset's version, Lance answers the rest (see
+:mod:`omnivector.operations.retrieval`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -14,13 +16,13 @@ import numpy as np
 
 from omnivector.core.checks import query_vector
 from omnivector.core.errors import InvalidInputError, lance_errors
-from omnivector.core.filters import CompiledFilter
+from omnivector.core.filters import MATCH_ALL, CompiledFilter
 from omnivector.core.fusion import RRF, Fusion
 from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import SearchResults
 from omnivector.core.validation import is_integer, is_number
 from omnivector.indexing.builds import IndexBuilder
-from omnivector.indexing.catalog import has_fts_index
+from omnivector.indexing.catalog import has_fts_index, has_vector_index
 from omnivector.indexing.planning import plan_fts_index
 from omnivector.operations.reads import compile_where
 from omnivector.operations.retrieval import (
@@ -64,7 +66,7 @@ def search(
         if value is not None:
             check_positive(knob, value)
     dataset = ctx.dataset()
-    # a graph may answer: not for exact queries or a checked-out version
+    # a graph may answer: not for a checked-out version
     if ctx.read_only:
         graphs = None
     vector_query = text_query = None
@@ -77,8 +79,6 @@ def search(
             refine_factor=refine_factor,
             exact=bool(exact),
         )
-        if exact:
-            graphs = None
         shortest = columns == ["id"] and text is None and where is None and where_sql is None
         if shortest and graphs is not None:
             # the shortest path: a graph answers in a fraction of what the general one
@@ -123,9 +123,9 @@ def _nearest(
     columns: list[str],
 ) -> SearchResults:
     """From the resident graph when it can answer (see omnivector.resident), else Lance."""
-    if graphs is None or not where.is_empty:
+    if graphs is None:
         return SearchResults(vector_search(dataset, ctx.spec, query, where, columns))
-    found = _from_graph(ctx, graphs, dataset, query, columns)
+    found = _from_graph(ctx, graphs, dataset, query, columns, where)
     if found is not None:
         return found
     graphs.passed()
@@ -141,13 +141,17 @@ def _from_graph(
     dataset: Dataset,
     query: VectorQuery,
     columns: list[str],
+    where: CompiledFilter = MATCH_ALL,
 ) -> SearchResults | None:
     """The answer of this table's graph if it is at the dataset's version (counted as
     answered from memory), else None (counted by the caller when it asks Lance)."""
     current = graphs.graph(ctx.name, dataset)
     if current is None:
         return None
-    found = resident_search(dataset, ctx.spec, *current, query, columns)
+    if not query.exact and not has_vector_index(dataset):
+        # Lance searches a table without a vector index exactly: so does memory
+        query = replace(query, exact=True)
+    found = resident_search(dataset, ctx.spec, *current, query, columns, where)
     if found is None:
         graphs.retract()
     return found

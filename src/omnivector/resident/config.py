@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from omnivector.core.errors import InvalidInputError
@@ -11,36 +13,60 @@ from omnivector.resident.engine import GraphIndexType, ResidentEngine, scann_ins
 from omnivector.resident.faiss_engine import HnswIndex
 from omnivector.resident.scann_engine import ScannIndex
 
-__all__ = ["Precision", "ResidentConfig", "engine_for", "index_type"]
+__all__ = ["Precision", "ResidentConfig", "default_max_bytes", "engine_for", "index_type"]
 
 Precision = Literal["f32", "f16"]
+# the default budget: this share of the machine's memory
+_MEMORY_SHARE = 4
+_CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")
+
+
+def default_max_bytes() -> int:
+    """A quarter of the memory this process may use: the machine's, or its cgroup's limit
+    when lower (1 GiB where neither can be read)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        total = _MEMORY_SHARE << 30
+    try:
+        limit = _CGROUP_LIMIT.read_text().strip()
+    except OSError:
+        limit = "max"
+    if limit.isdigit():
+        total = min(total, int(limit))
+    return max(total // _MEMORY_SHARE, 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResidentConfig:
-    """In-memory indexes for fast unfiltered vector queries.
+    """In-memory indexes for fast vector queries.
 
     Memory per document is about ``dimension x`` 4 bytes (``precision="f32"``) or 2
-    (``"f16"``: bfloat16 with ScaNN, float16 with HNSW), plus the engine's own (ScaNN: a
+    (``"f16"``: float16), plus the engine's own (ScaNN: a
     quarter byte per dimension; HNSW: ``2 x connectivity x 4`` bytes of links), 8 bytes of
     row address and the id string. Loading costs CPU, on all cores; queries meanwhile go to
     Lance.
 
     - ``engine``: ``"scann"`` (partitions scored on compressed codes, then exactly; Linux),
       ``"hnsw"`` (a FAISS HNSW graph; everywhere) or ``"auto"``: ScaNN where installed.
-    - ``max_bytes``: budget for all graphs of the store; least recently used graphs go first.
+    - ``max_bytes``: budget for all graphs of the store; least recently used graphs go
+      first. By default a quarter of the machine's memory (or of the cgroup's limit).
     - ``min_rows``: smaller tables stay with Lance alone.
+    - ``load_after``: a table's graph starts loading after this many of its queries went
+      to Lance (a process that asks once and exits never loads one).
     - ScaNN: ``partitions_searched``, the share of partitions a query visits (a query's
       ``nprobes=`` sets their number instead), and ``refine_factor``: ``refine_factor x k``
       candidates, at least 100, are scored exactly (a query's ``refine_factor=`` sets
-      ``refine_factor x k`` alone). Tables under 2,000 rows are scored exactly.
+      ``refine_factor x k`` alone). Tables of at most 2^20 values (rows x dimension) are
+      scored exactly.
     - HNSW: ``connectivity`` (``M``) and ``expansion_add`` (``efConstruction``): graph
       quality against load time and memory; ``expansion_search``: the default ``ef``, which
       a query's ``ef=`` overrides.
     """
 
-    max_bytes: int = 1 << 30
+    max_bytes: int = field(default_factory=lambda: default_max_bytes())
     min_rows: int = 1_000
+    load_after: int = 3
     precision: Precision = "f32"
     engine: ResidentEngine = "auto"
     partitions_searched: float = 0.15
@@ -50,7 +76,14 @@ class ResidentConfig:
     expansion_search: int = 128
 
     def __post_init__(self) -> None:
-        names = ("max_bytes", "refine_factor", "connectivity", "expansion_add", "expansion_search")
+        names = (
+            "max_bytes",
+            "load_after",
+            "refine_factor",
+            "connectivity",
+            "expansion_add",
+            "expansion_search",
+        )
         for name in names:
             value = getattr(self, name)
             if not is_integer(value) or value < 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from omnivector.core.schema import TableSpec
 
 __all__ = [
+    "AllowList",
     "ResidentEngine",
     "GraphIndex",
     "GraphIndexType",
@@ -33,6 +35,21 @@ ResidentEngine = Literal["auto", "scann", "hnsw"]
 
 class LoadStoppedError(Exception):
     """The store is closing: a load in progress gives up."""
+
+
+@dataclass(slots=True)
+class AllowList:
+    """The live positions of a graph that a filter lets through: sorted ``positions`` and
+    the same as a ``mask`` over all positions. ``engine`` caches what an engine derives
+    from it (FAISS's selector)."""
+
+    positions: np.ndarray
+    mask: np.ndarray
+    engine: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.positions)
 
 
 class EngineSettings(Protocol):
@@ -69,9 +86,17 @@ class GraphIndex(Protocol):
         """Whether a fresh index would serve better than updating this one."""
         ...
 
-    def search(self, query: VectorQuery) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: VectorQuery, allowed: AllowList | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scores (inner products, or squared l2 for "l2") and positions of the nearest
-        ``query.k`` rows, nearest first; the query's knobs for this engine apply."""
+        ``query.k`` rows (of ``allowed`` ones when given; fewer when the index finds fewer),
+        nearest first; the query's knobs for this engine apply."""
+        ...
+
+    def vectors(self) -> np.ndarray:
+        """The stored rows by position (float32, or float16 at ``precision="f16"``): a view
+        valid until the index changes."""
         ...
 
 

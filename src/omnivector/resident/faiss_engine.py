@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omnivector.resident.engine import EngineSettings, LoadStoppedError
+from omnivector.resident.engine import AllowList, EngineSettings, LoadStoppedError
 
 if TYPE_CHECKING:
     from omnivector.core.query import VectorQuery
@@ -40,6 +40,7 @@ class HnswIndex:
 
     def __init__(self, spec: TableSpec, config: EngineSettings) -> None:
         self.config = config
+        self.dimension = spec.dimension
         faiss = self._faiss = _faiss()
         # cosine is inner product on unit vectors; Lance's l2 distance is squared, as FAISS's
         metric = faiss.METRIC_L2 if spec.metric == "l2" else faiss.METRIC_INNER_PRODUCT
@@ -83,14 +84,33 @@ class HnswIndex:
     def needs_rebuild(self, live: int, masked: int, incoming: int) -> bool:
         return masked > live + incoming
 
-    def search(self, query: VectorQuery) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self) -> np.ndarray:
+        """The graph's own storage, viewed without a copy (float16 codes at f16)."""
+        storage = self._faiss.downcast_index(self.index.storage)
+        rows, faiss = self.index.ntotal, self._faiss
+        if self.config.precision == "f16":
+            codes = faiss.rev_swig_ptr(storage.codes.data(), rows * self.dimension * 2)
+            view: np.ndarray = codes.view(np.float16).reshape(rows, self.dimension)
+        else:
+            view = faiss.rev_swig_ptr(storage.get_xb(), rows * self.dimension)
+            view = view.reshape(rows, self.dimension)
+        return view
+
+    def search(
+        self, query: VectorQuery, allowed: AllowList | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         k = query.k
         depth = max(query.ef or self.config.expansion_search, k)
-        params = self._params.get(depth)
-        if params is None:  # read-only during searches, so shared by all of them
-            params = self._params[depth] = self._faiss.SearchParametersHNSW(efSearch=depth)
-            if self._selector is not None:
-                params.sel = self._selector
+        if allowed is None:
+            params = self._params.get(depth)
+            if params is None:  # read-only during searches, so shared by all of them
+                params = self._params[depth] = self._faiss.SearchParametersHNSW(efSearch=depth)
+                if self._selector is not None:
+                    params.sel = self._selector
+        else:  # the allow-list holds live positions only: the walk keeps to them
+            params = allowed.engine.get(f"hnsw{depth}")
+            if params is None:
+                params = self._filtered_params(allowed, depth)
         # cosine: the graph holds unit vectors; the query is not scaled, as scaling every
         # inner product by one positive factor leaves the walk unchanged
         scores, positions = self.index.search(query.vector.reshape(1, -1), k, params=params)
@@ -98,6 +118,19 @@ class HnswIndex:
         if positions[-1] < 0:  # fewer than k rows: FAISS pads with -1
             scores, positions = scores[positions >= 0], positions[positions >= 0]
         return scores, positions
+
+    def _filtered_params(self, allowed: AllowList, depth: int) -> Any:
+        """Search parameters walking only to ``allowed`` positions, kept with the list."""
+        bits = allowed.engine.get("bits")
+        if bits is None:  # the selector points into these bits: they live with the list
+            bits = allowed.engine["bits"] = np.packbits(allowed.mask, bitorder="little")
+        assert isinstance(bits, np.ndarray)
+        selector = self._faiss.IDSelectorBitmap(len(allowed.mask), self._faiss.swig_ptr(bits))
+        params = self._faiss.SearchParametersHNSW(efSearch=depth)
+        params.sel = selector
+        allowed.engine[f"hnsw{depth}"] = params
+        allowed.engine[f"selector{depth}"] = selector
+        return params
 
 
 def locality_order(vectors: np.ndarray) -> np.ndarray | None:

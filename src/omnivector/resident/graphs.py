@@ -1,17 +1,20 @@
 """Resident vector graphs: a table's vectors in an in-memory index (ScaNN or FAISS HNSW).
 
 A Lance vector query plans and runs a pipeline per query, which costs a few milliseconds
-whatever the index; an index in memory answers in a fraction of one. With
-``VectorStore(..., resident=ResidentConfig())`` a table's first unfiltered vector query
-starts loading its vectors into a graph in the background; until that graph matches the
-table's current version every query goes to Lance, so nothing waits for the load. Then
-unfiltered, non-exact vector queries (and the vector leg of hybrid queries) are answered
-from memory. Filtered and exact queries always go to Lance.
+whatever the index; an index in memory answers in a fraction of one. Unless a store is
+opened with ``resident=False``, a table's vectors start loading into a graph in the
+background once ``ResidentConfig.load_after`` of its queries went to Lance; until that
+graph matches the table's current version every query goes to Lance, so nothing waits for
+the load. Then vector queries (and the vector leg of hybrid queries) are answered from
+memory: filtered ones over an allow-list of the rows the filter matches (read from Lance
+once per filter and version); exact ones, those on a table without a vector index, and
+filters that let few rows through, by a matrix product over the index's copy of the
+vectors (:mod:`omnivector.resident.exact`).
 
 A graph belongs to one table version. When the table moves on, the graph follows in the
 background, fragment by fragment: rows of new fragments are added, rows that were deleted
 (or moved by compaction or an update) leave its answers; once the index has changed more
-than its engine allows (see :mod:`omnivector.resident_index`) the graph is rebuilt.
+than its engine allows (see :mod:`omnivector.resident.engine`) the graph is rebuilt.
 Graphs of all tables share one byte budget, evicting the least recently used.
 """
 
@@ -22,7 +25,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,8 +36,16 @@ import pyarrow as pa
 from omnivector.core.conversion import vectors_to_numpy
 from omnivector.core.results import Hit, distances_and_scores
 from omnivector.core.schema import TableSpec
+from omnivector.resident import exact
 from omnivector.resident.config import ResidentConfig, index_type
-from omnivector.resident.engine import LoadStoppedError
+from omnivector.resident.engine import AllowList, LoadStoppedError
+from omnivector.resident.fragments import (
+    ROWADDR,
+    FragmentState,
+    fragment_changes,
+    fragment_state,
+    scan,
+)
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.unique_ids import VersionKey, version_key
 
@@ -50,9 +61,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_SCAN_BATCH = 8192
-_ROWADDR = "_rowaddr"
 _ID_DTYPE = np.dtypes.StringDType()
+# a filter's allow-lists kept per graph (least recently used go first)
+_ALLOW_LISTS = 32
+# a filter letting through at most this many values (rows x dimension) is answered by
+# scoring its rows exactly: cheaper than a filtered walk, and exact
+_EXACT_SCAN_VALUES = 1 << 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,31 +80,6 @@ class ResidentInfo:
     answered: int  # vector queries answered from memory
     passed_to_lance: int  # queries that went to Lance while a graph was missing or stale
     loads: int  # graphs built or extended
-
-
-FragmentState = tuple[int, tuple[str, ...], tuple[int, int] | None]
-
-
-def _fragment_state(dataset: Dataset) -> dict[int, FragmentState]:
-    """What identifies each fragment's rows: data files and deletions."""
-    state: dict[int, FragmentState] = {}
-    for fragment in dataset.get_fragments():
-        meta = fragment.metadata
-        deletion = meta.deletion_file
-        deleted = None if deletion is None else (deletion.id, deletion.num_deleted_rows)
-        state[meta.id] = (meta.physical_rows, tuple(f.path for f in meta.files), deleted)
-    return state
-
-
-def _scan(
-    dataset: Dataset, columns: list[str], fragments: list[Any] | None
-) -> Iterator[pa.RecordBatch]:
-    """Batches of ``columns`` and row addresses of ``fragments`` (all when None)."""
-    # a scanner: to_batches(fragments=...) reads every fragment
-    scanner = dataset.scanner(
-        columns=columns, with_row_address=True, fragments=fragments, batch_size=_SCAN_BATCH
-    )
-    return (batch for batch in scanner.to_batches() if batch.num_rows)
 
 
 class ResidentGraph:
@@ -118,6 +107,10 @@ class ResidentGraph:
         self._lock = threading.Lock()
         self._searches_done = threading.Condition(self._lock)
         self._searching = 0  # searches in flight: they run side by side, not under the lock
+        # derived from the positions while the graph answers; reset when they change
+        self._by_address: tuple[np.ndarray, np.ndarray] | None = None  # sorted, positions
+        self._live: AllowList | None = None
+        self._allow_lists: OrderedDict[tuple[VersionKey, Hashable], AllowList] = OrderedDict()
 
     @property
     def rows(self) -> int:
@@ -152,13 +145,13 @@ class ResidentGraph:
         ids: list[pa.Array] = []
         addresses: list[np.ndarray] = []
         vectors: list[np.ndarray] = []
-        for batch in _scan(dataset, ["id", "vector"], fragments):
+        for batch in scan(dataset, ["id", "vector"], fragments):
             if stop.is_set():
                 raise LoadStoppedError
             matrix = vectors_to_numpy(batch.column("vector"), self.spec.dimension)
             vectors.append(self._prepared(matrix))
             ids.append(batch.column("id"))
-            addresses.append(batch.column(_ROWADDR).to_numpy().astype(np.uint64))
+            addresses.append(batch.column(ROWADDR).to_numpy().astype(np.uint64))
         if not ids:
             return
         matrix = np.concatenate(vectors)
@@ -172,6 +165,12 @@ class ResidentGraph:
         self._ids = np.concatenate([self._ids, new_ids])
         self.addresses = np.concatenate([self.addresses, np.concatenate(addresses)[order]])
         self.alive = np.concatenate([self.alive, np.ones(len(order), np.bool_)])
+        self._forget_derived()
+
+    def _forget_derived(self) -> None:
+        self._by_address = self._live = None
+        with self._lock:
+            self._allow_lists.clear()
 
     def follow(
         self,
@@ -182,15 +181,15 @@ class ResidentGraph:
         """Mask rows that left the table since the graph's fragments and add new fragments'
         rows; False, before any row is added, when masked rows would outnumber live ones
         (the caller then builds a new graph)."""
-        gone, trimmed, added = _fragment_changes(self.fragments, fragments)
+        gone, trimmed, added = fragment_changes(self.fragments, fragments)
         by_id = {f.fragment_id: f for f in dataset.get_fragments()}
         in_fragment = self.addresses >> np.uint64(32)
         if gone:
             self.alive &= ~np.isin(in_fragment, list(gone))
         if trimmed:
             kept = [
-                b.column(_ROWADDR).to_numpy()
-                for b in _scan(dataset, ["id"], [by_id[f] for f in trimmed])
+                b.column(ROWADDR).to_numpy()
+                for b in scan(dataset, ["id"], [by_id[f] for f in trimmed])
             ]
             still = np.isin(self.addresses, np.concatenate(kept) if kept else [])
             self.alive &= ~(np.isin(in_fragment, trimmed) & ~still)
@@ -209,6 +208,7 @@ class ResidentGraph:
             if kept is not None:  # rows left the index and others took their positions
                 self._ids, self.addresses = self._ids[kept], self.addresses[kept]
                 self.alive = np.ones(len(kept), np.bool_)
+            self._forget_derived()
         with self._lock:
             self.version, self.fragments = version, fragments
 
@@ -218,16 +218,69 @@ class ResidentGraph:
             self.version = None
             self._searches_done.wait_for(lambda: not self._searching)
 
-    def search(self, query: VectorQuery, version: VersionKey) -> Nearest | None:
-        """The query's nearest rows, or None if the graph is not at ``version``. Cosine:
-        the index holds unit vectors, the query is not scaled (scaling every inner product
-        by one positive factor leaves the order unchanged)."""
+    def allow_list(
+        self,
+        version: VersionKey,
+        key: Hashable | None,
+        addresses: Callable[[], np.ndarray | None],
+    ) -> AllowList | None:
+        """The live positions whose rows a filter lets through, from the row ``addresses``
+        that it matched at ``version`` (kept by the filter's ``key``, None: not kept).
+        None when ``addresses`` gives None (it could not read that version)."""
+        with self._lock:  # the cache is shared by concurrent searches
+            cached = None if key is None else self._allow_lists.get((version, key))
+            if cached is not None:
+                self._allow_lists.move_to_end((version, key))
+                return cached
+        matched = addresses()
+        if matched is None:
+            return None
+        sorted_addresses, positions = self._address_index()
+        if len(sorted_addresses) and len(matched):
+            at = np.minimum(np.searchsorted(sorted_addresses, matched), len(positions) - 1)
+            chosen = np.sort(positions[at[sorted_addresses[at] == matched]])
+        else:
+            chosen = np.empty(0, np.int64)
+        mask = np.zeros(len(self.alive), np.bool_)
+        mask[chosen] = True
+        allowed = AllowList(chosen, mask)
+        if key is not None:
+            with self._lock:
+                self._allow_lists[(version, key)] = allowed
+                while len(self._allow_lists) > _ALLOW_LISTS:
+                    self._allow_lists.popitem(last=False)
+        return allowed
+
+    def _address_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Live rows' addresses, sorted, and their positions."""
+        if self._by_address is None:
+            live = np.flatnonzero(self.alive)
+            order = np.argsort(self.addresses[live])
+            self._by_address = (self.addresses[live][order], live[order])
+        return self._by_address
+
+    def _live_rows(self) -> AllowList | None:
+        """All live positions when some are masked (None: every position is live)."""
+        if len(self.alive) == 0 or self.alive.all():
+            return None
+        if self._live is None:
+            self._live = AllowList(np.flatnonzero(self.alive), self.alive.copy())
+        return self._live
+
+    def search(
+        self, query: VectorQuery, version: VersionKey, allowed: AllowList | None = None
+    ) -> Nearest | None:
+        """The query's nearest rows (of ``allowed`` ones when given), or None if the graph
+        is not at ``version``. Exact queries, and filters that let few rows through, score
+        the rows' vectors exactly. Cosine: the index holds unit vectors, the query is not
+        scaled (scaling every inner product by one positive factor leaves the order
+        unchanged)."""
         with self._lock:
             if self.version != version:
                 return None
             self._searching += 1
         try:  # the index is only read while searches are in flight
-            nearest, positions = self.index.search(query)
+            nearest, positions = self._nearest(query, allowed)
         finally:
             with self._lock:
                 self._searching -= 1
@@ -237,6 +290,24 @@ class ResidentGraph:
         # caller may reuse the query's buffer meanwhile
         vector = query.vector.copy() if self.spec.metric == "cosine" else None
         return Nearest(self, positions, nearest, vector)
+
+    def _nearest(
+        self, query: VectorQuery, allowed: AllowList | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is None:
+            if not query.exact:
+                return self.index.search(query, None)
+            allowed = self._live_rows()
+        elif not query.exact and allowed.count * self.spec.dimension > _EXACT_SCAN_VALUES:
+            found = self.index.search(query, allowed)
+            if len(found[1]) >= min(query.k, allowed.count):
+                return found
+            # the walk found fewer than k of them: the exact scan finds every one
+        positions = None if allowed is None else allowed.positions
+        metric = "l2" if self.spec.metric == "l2" else "ip"
+        values = exact.scores(self.index.vectors(), query.vector, metric, positions)
+        best, order = exact.nearest(values, query.k, metric)
+        return best, (order if positions is None else positions[order])
 
 
 @dataclass(slots=True)
@@ -282,6 +353,7 @@ class ResidentGraphs:
         self._graphs: OrderedDict[str, ResidentGraph] = OrderedDict()
         self._loading: dict[str, Future[bool]] = {}
         self._refused: dict[str, VersionKey] = {}  # table -> state too small or large to load
+        self._asked: dict[str, int] = {}  # table -> queries that went to Lance
         # table -> the dataset handle last queried and its version key
         self._handles: dict[str, tuple[weakref.ref[Dataset], VersionKey]] = {}
         self._stopping = threading.Event()
@@ -313,9 +385,12 @@ class ResidentGraphs:
         return graph if graph is not None and graph.version == version else None
 
     def refresh(self, key: str, dataset: Dataset, spec: TableSpec) -> None:
-        """Start bringing ``key``'s graph to the dataset's version, unless that is under way."""
+        """A query on ``key`` went to Lance: once ``load_after`` did, start bringing its
+        graph to the dataset's version, unless that is under way."""
         with self._lock:
-            self._start_load(key, dataset, spec, version_key(dataset))
+            self._asked[key] = asked = self._asked.get(key, 0) + 1
+            if asked >= self.config.load_after:
+                self._start_load(key, dataset, spec, version_key(dataset))
 
     def retract(self) -> None:
         """A graph returned by :meth:`graph` had moved on before it answered."""
@@ -390,7 +465,7 @@ class ResidentGraphs:
                 self._refused[key] = version
                 self._graphs.pop(key, None)
             return False
-        fragments = _fragment_state(snapshot)
+        fragments = fragment_state(snapshot)
         with self._lock:
             graph = self._graphs.get(key)
         if graph is not None and graph.fragments != fragments:
@@ -422,6 +497,7 @@ class ResidentGraphs:
             self._graphs.pop(key, None)
             self._refused.pop(key, None)
             self._handles.pop(key, None)
+            self._asked.pop(key, None)
 
     def info(self) -> ResidentInfo:
         with self._lock:
@@ -440,14 +516,3 @@ class ResidentGraphs:
         self._worker.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             self._graphs.clear()
-
-
-def _fragment_changes(
-    old: dict[int, FragmentState], new: dict[int, FragmentState]
-) -> tuple[set[int], list[int], list[int]]:
-    """How a table's fragments moved: ids whose rows are all gone (dropped or rewritten),
-    fragments that only lost rows, and fragments to add (new or rewritten)."""
-    gone = {f for f, state in old.items() if f not in new or new[f][:2] != state[:2]}
-    trimmed = [f for f, state in old.items() if f not in gone and new[f] != state]
-    added = [f for f in new if f not in old or f in gone]
-    return gone, trimmed, added

@@ -2,12 +2,14 @@
 
 A k-means tree splits the rows into about ``2 x sqrt(rows)`` partitions; a query scores the
 rows of its nearest partitions on 4-bit anisotropic codes (two dimensions per code), then
-scores the best ``refine_factor x k`` of them exactly. On the peers benchmark's data,
-queries through omnivector reached recall 0.95 at 1.1 to 2.2 times hnswlib's queries per
-second (see docs/resident.md).
+scores the best ``refine_factor x k`` of them exactly, from the index's copy of the vectors
+(ScaNN keeps only the codes: one float copy serves this and exact queries). A filter asks
+for candidates in proportion to the rows it lets through, more until enough pass.
 
 Tables under :data:`TREE_MIN_ROWS` rows have no partitions: every row is scored on its
-codes (under :data:`CODES_MIN_ROWS`, exactly). Rows
+codes; tables of at most :data:`EXACT_MAX_VALUES` values (rows x dimension) are scored
+exactly, without ScaNN: codes of few dimensions rank a tight cluster's rows poorly, and a
+product over so few values costs less than a third of a millisecond. Rows
 added later are assigned to the trained partitions; rows removed leave the index for real
 (ScaNN moves its last row into the freed position). Once the rows changed since training
 outnumber those it was trained on, the owner builds a fresh index.
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omnivector.resident.engine import EngineSettings, LoadStoppedError
+from omnivector.resident.engine import AllowList, EngineSettings, LoadStoppedError
+from omnivector.resident.exact import nearest, scores
 
 if TYPE_CHECKING:
     from omnivector.core.query import VectorQuery
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["ScannIndex", "partitions_for"]
 
 TREE_MIN_ROWS = 20_000
-CODES_MIN_ROWS = 2_000
+EXACT_MAX_VALUES = 1 << 20
 # candidates refined by default, whatever k: codes rank a few close rows poorly
 _MIN_REFINED = 100
 _TRAINING_SAMPLE = 100_000
@@ -62,14 +65,17 @@ def _scann() -> Any:
 
 
 class ScannIndex:
-    """One table's vectors in a ScaNN searcher."""
+    """One table's vectors: a copy by position (scored exactly) and a ScaNN searcher over
+    their codes (built from the first rows added, once there are enough of them)."""
 
     def __init__(self, spec: TableSpec, config: EngineSettings) -> None:
         self.config = config
         self.metric = spec.metric
-        self._searcher: Any = None  # built from the first rows added
-        self._partitions = 0  # 0: exact scoring, no tree
-        self._trained_rows = 0
+        self._dtype = np.float32 if config.precision == "f32" else np.float16
+        self._vectors = np.empty((0, spec.dimension), self._dtype)
+        self._searcher: Any = None  # None: every row is scored exactly
+        self._partitions = 0  # 0: no tree, every code is scored
+        self._trained_rows = -1  # -1: nothing built yet
         self._changed = 0  # rows added or removed since training
 
     @staticmethod
@@ -78,28 +84,34 @@ class ScannIndex:
         scalar = 4 if config.precision == "f32" else 2
         return dimension * scalar + (dimension + 3) // 4 + 16
 
+    def vectors(self) -> np.ndarray:
+        return self._vectors
+
     def add(self, vectors: np.ndarray, stop: threading.Event) -> np.ndarray | None:
-        if self._searcher is None:
+        if self._trained_rows < 0:
+            self._vectors = vectors.astype(self._dtype, copy=False)
             self._searcher = self._build(vectors)
             return None
-        for start in range(0, len(vectors), _UPSERT_BATCH):
-            if stop.is_set():
-                raise LoadStoppedError
-            chunk = vectors[start : start + _UPSERT_BATCH]
-            self._searcher.upsert([None] * len(chunk), chunk, len(chunk))
+        if self._searcher is not None:
+            for start in range(0, len(vectors), _UPSERT_BATCH):
+                if stop.is_set():
+                    raise LoadStoppedError
+                chunk = vectors[start : start + _UPSERT_BATCH]
+                self._searcher.upsert([None] * len(chunk), chunk, len(chunk))
+        self._vectors = np.concatenate([self._vectors, vectors.astype(self._dtype, copy=False)])
         self._changed += len(vectors)
         return None
 
     def _build(self, vectors: np.ndarray) -> Any:
-        scann = _scann()
-        reorder = scann.scann_builder.ReorderType
-        quantize = reorder.FLOAT32 if self.config.precision == "f32" else reorder.BFLOAT16
-        measure = "squared_l2" if self.metric == "l2" else "dot_product"
-        builder = scann.builder(vectors, 10, measure)
+        """A searcher over codes (no float copy of its own: candidates are scored exactly
+        from :meth:`vectors`), or None when there are too few rows for codes."""
         rows = len(vectors)
         self._trained_rows = rows
-        if rows < CODES_MIN_ROWS:
-            return builder.score_brute_force(quantize=quantize).build().searcher
+        if vectors.size <= EXACT_MAX_VALUES:
+            return None
+        scann = _scann()
+        measure = "squared_l2" if self.metric == "l2" else "dot_product"
+        builder = scann.builder(vectors, 10, measure)
         self._partitions = partitions_for(rows)
         if self._partitions:
             builder = builder.tree(
@@ -109,9 +121,7 @@ class ScannIndex:
             )
         # the anisotropic loss is for inner products; l2 takes plain codes
         anisotropic = 0.2 if measure == "dot_product" else math.nan
-        builder = builder.score_ah(2, anisotropic_quantization_threshold=anisotropic)
-        builder = builder.reorder(10 * self.config.refine_factor, quantize=quantize)
-        return builder.build().searcher
+        return builder.score_ah(2, anisotropic_quantization_threshold=anisotropic).build().searcher
 
     def _partitions_searched(self, nprobes: int | None) -> int:
         if nprobes is None:
@@ -122,29 +132,62 @@ class ScannIndex:
         doomed = np.flatnonzero(~alive)[::-1]
         if not len(doomed):
             return None
-        # each removal moves the last row into the freed position; from the highest
-        # position down, that last row is never one still to be removed
+        # each removal moves the last row into the freed position (as ScaNN does); from
+        # the highest position down, that last row is never one still to be removed
         kept = np.arange(len(alive))
         size = len(alive)
         for position in doomed.tolist():
             size -= 1
             kept[position] = kept[size]
-        self._searcher.delete(doomed.tolist())
-        self._changed += len(doomed)
+        if self._searcher is not None:
+            self._searcher.delete(doomed.tolist())
         result: np.ndarray = kept[:size]
+        self._vectors = self._vectors[result]
+        self._changed += len(doomed)
         return result
 
     def needs_rebuild(self, live: int, masked: int, incoming: int) -> bool:
         return self._changed + masked + incoming > self._trained_rows
 
-    def search(self, query: VectorQuery) -> tuple[np.ndarray, np.ndarray]:
-        if self._searcher is None:  # no row yet
-            return np.empty(0, np.float32), np.empty(0, np.int64)
-        partitions = self._partitions_searched(query.nprobes) if self._partitions else -1
+    def search(
+        self, query: VectorQuery, allowed: AllowList | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         k = query.k
+        if self._searcher is None:  # few rows: all of them scored exactly
+            positions = None if allowed is None else allowed.positions
+            found, order = nearest(
+                scores(self._vectors, query.vector, self.metric, positions), k, self.metric
+            )
+            return found, (order if positions is None else positions[order])
         if query.refine_factor is None:
             refined = max(k * self.config.refine_factor, _MIN_REFINED)
         else:
             refined = k * query.refine_factor
-        positions, scores = self._searcher.search(query.vector, k, refined, partitions)
-        return scores, positions
+        partitions = self._partitions_searched(query.nprobes) if self._partitions else -1
+        size = len(self._vectors)
+        if allowed is None:
+            candidates, _ = self._searcher.search(query.vector, refined, refined, partitions)
+            return self._rescored(query, candidates)
+        # a filter: candidates in proportion to the share of rows it lets through, more
+        # (and more partitions) until enough of them pass it (half as many as unfiltered:
+        # the proportion is an estimate, and growing costs 4 times the candidates)
+        wanted = min(max(k, refined // 2), allowed.count)
+        depth = min(size, math.ceil(refined * size / max(allowed.count, 1)))
+        while True:
+            candidates, _ = self._searcher.search(query.vector, depth, depth, partitions)
+            candidates = candidates[allowed.mask[candidates]]
+            exhausted = depth >= size and partitions in (-1, self._partitions)
+            if len(candidates) >= wanted or exhausted:
+                return self._rescored(query, candidates)
+            depth = min(size, 4 * depth)
+            if partitions > 0:
+                partitions = min(self._partitions, 2 * partitions)
+
+    def _rescored(
+        self, query: VectorQuery, candidates: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``query.k`` of the candidates, scored exactly."""
+        candidates = candidates.astype(np.int64, copy=False)
+        exact = scores(self._vectors, query.vector, self.metric, candidates)
+        found, order = nearest(exact, query.k, self.metric)
+        return found, candidates[order]
