@@ -21,7 +21,6 @@ Graphs of all tables share one byte budget, evicting the least recently used.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -34,7 +33,6 @@ import numpy as np
 import pyarrow as pa
 
 from omnivector.core.conversion import vectors_to_numpy
-from omnivector.core.results import Hit, distances_and_scores
 from omnivector.core.schema import TableSpec
 from omnivector.resident import exact
 from omnivector.resident.config import ResidentConfig, index_type
@@ -46,6 +44,7 @@ from omnivector.resident.fragments import (
     fragment_state,
     scan,
 )
+from omnivector.resident.nearest import Nearest
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.unique_ids import VersionKey, version_key
 
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
     from omnivector.core.query import VectorQuery
 
 __all__ = [
-    "Nearest",
     "ResidentGraph",
     "ResidentGraphs",
     "ResidentInfo",
@@ -308,41 +306,6 @@ class ResidentGraph:
         values = exact.scores(self.index.vectors(), query.vector, metric, positions)
         best, order = exact.nearest(values, query.k, metric)
         return best, (order if positions is None else positions[order])
-
-
-@dataclass(slots=True)
-class Nearest:
-    """A graph's answer, nearest first: positions, and the index's scores made into Lance's
-    distances and :class:`Hit` objects only when asked (reading ids alone needs neither)."""
-
-    graph: ResidentGraph
-    positions: np.ndarray
-    scores: np.ndarray  # squared l2, or inner products with the unscaled query
-    query: np.ndarray | None  # cosine: the query, for its norm
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def ids(self) -> list[str]:
-        return self.graph.ids_at(self.positions)
-
-    def distances(self) -> np.ndarray:
-        """Distances as Lance reports them for the table's metric."""
-        metric = self.graph.spec.metric
-        if self.query is not None:  # cosine; float64: a float32 squared norm may overflow
-            wide = self.query.astype(np.float64)
-            norm = math.sqrt(float(wide @ wide))
-            return 1.0 - self.scores / (norm if norm > 0 else 1.0)
-        if metric == "dot":
-            return 1.0 - self.scores
-        return self.scores
-
-    def hits(self) -> list[Hit]:
-        lance_distances = self.distances().tolist()
-        distances, scores = distances_and_scores(lance_distances, self.graph.spec.metric)
-        return [
-            Hit(i, s, distance=d) for i, s, d in zip(self.ids(), scores, distances, strict=True)
-        ]
 
 
 class ResidentGraphs:
