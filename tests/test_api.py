@@ -8,6 +8,8 @@ import omnivector as ov
 
 EXPECTED = {
     "RRF",
+    "AsyncTable",
+    "AsyncVectorStore",
     "CacheInfo",
     "CleanupResult",
     "CommitConflictError",
@@ -53,6 +55,7 @@ EXPECTED = {
     "WriteResult",
     "__version__",
     "connect",
+    "connect_async",
 }
 
 

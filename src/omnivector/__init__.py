@@ -11,6 +11,7 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+from .aio import AsyncTable, AsyncVectorStore, connect_async
 from .cache import CacheInfo, DatasetCacheConfig
 from .distributed import RayEngine
 from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
@@ -54,6 +55,8 @@ from .table import Table, WriteResult
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncTable",
+    "AsyncVectorStore",
     "CacheInfo",
     "CleanupResult",
     "CommitConflictError",
@@ -100,4 +103,5 @@ __all__ = [
     "WriteResult",
     "__version__",
     "connect",
+    "connect_async",
 ]
