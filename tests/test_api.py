@@ -14,6 +14,7 @@ EXPECTED = {
     "CleanupResult",
     "CommitConflictError",
     "CompactionResult",
+    "CrossEncoderReranker",
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",

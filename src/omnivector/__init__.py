@@ -46,6 +46,7 @@ from .maintenance import (
     TableStats,
     VersionInfo,
 )
+from .rerank import CrossEncoderReranker
 from .resident import ResidentConfig, ResidentInfo
 from .results import Hit, SearchResults
 from .storage import StorageOptions
@@ -61,6 +62,7 @@ __all__ = [
     "CleanupResult",
     "CommitConflictError",
     "CompactionResult",
+    "CrossEncoderReranker",
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from .errors import InvalidInputError
 from .results import Hit
 
-__all__ = ["RRF", "Fusion", "Weighted"]
+__all__ = ["RRF", "Fusion", "Weighted", "min_max"]
 
 Fusion = Callable[[Sequence[Hit], Sequence[Hit], int], list[Hit]]
 
@@ -73,12 +73,13 @@ class Weighted:
             (self.weights[1], text_hits, [h.text_score or 0.0 for h in text_hits]),
         )
         for weight, hits, raw in parts:
-            for hit, value in zip(hits, _min_max(raw), strict=True):
+            for hit, value in zip(hits, min_max(raw), strict=True):
                 scores[hit.id] = scores.get(hit.id, 0.0) + weight * value
         return _merge(vector_hits, text_hits, scores, limit)
 
 
-def _min_max(values: list[float]) -> list[float]:
+def min_max(values: list[float]) -> list[float]:
+    """``values`` scaled to [0, 1] (all 1 when they are equal)."""
     if not values:
         return []
     low, high = min(values), max(values)

@@ -35,7 +35,9 @@ from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from .fusion import RRF, Fusion
 from .id_hashing import SortedIdHashes
 from .location import data_files
-from .results import SearchResults
+from .normalize import normalize_hits
+from .rerank import Reranker, apply_reranker, candidates, check_reranker
+from .results import SearchResults, arrow_to_pandas, arrow_to_polars
 from .schema import TableSpec, check_rows, query_vector, rows_from_arrow
 from .search import (
     HYBRID_TEXT_DEPTH,
@@ -325,6 +327,14 @@ class Table:
         with lance_errors(f"reading {self.name!r}"):
             return self.dataset().to_table()
 
+    def to_pandas(self) -> Any:
+        """The whole table as a pandas DataFrame (as ``to_arrow``; needs pandas)."""
+        return arrow_to_pandas(self.to_arrow())
+
+    def to_polars(self) -> Any:
+        """The whole table as a polars DataFrame (as ``to_arrow``; needs polars)."""
+        return arrow_to_polars(self.to_arrow())
+
     def search(
         self,
         vector: Any = None,
@@ -341,6 +351,8 @@ class Table:
         ef: int | None = None,
         refine_factor: int | None = None,
         exact: bool = False,
+        rerank: Reranker | None = None,
+        normalize_scores: bool = False,
     ) -> SearchResults:
         """Vector, full-text or hybrid search; see :mod:`omnivector.results` for scores.
 
@@ -350,7 +362,36 @@ class Table:
         - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``) from the k nearest
           vectors and the 2k best BM25 matches, retrieved concurrently.
         - ``query``: with an embedder on the table, drives both retrievers from one string.
+        - ``rerank``: ``(query, hits) -> scores`` re-sorts 3k candidates, keeps the k best
+          (see :mod:`omnivector.rerank`).
+        - ``normalize_scores``: scores mapped into [0, 1] (see :mod:`omnivector.normalize`).
         """
+        if not isinstance(normalize_scores, bool):
+            raise InvalidInputError(
+                f"normalize_scores must be True or False, not {normalize_scores!r}"
+            )
+        if rerank is not None or normalize_scores:
+            limit = _check_positive("k", k)
+            reranker = check_reranker(rerank) if rerank is not None else None
+            first = self.search(
+                vector, text, query=query, k=candidates(limit) if reranker else limit,
+                where=where, where_sql=where_sql, columns=columns, fusion=fusion,
+                text_columns=text_columns, nprobes=nprobes, ef=ef,
+                refine_factor=refine_factor, exact=exact,
+            )  # fmt: skip
+            hits = list(first)
+            if reranker is not None:
+                hits = apply_reranker(reranker, query if query is not None else text, hits, limit)
+            if normalize_scores:
+                hits = normalize_hits(
+                    hits,
+                    metric=self.metric,
+                    vector=vector is not None or query is not None,
+                    text=text is not None or query is not None,
+                    fusion=fusion,
+                    reranked=reranker is not None,
+                )
+            return SearchResults(hits)
         if query is not None:
             if vector is not None or text is not None:
                 raise InvalidInputError("pass query= alone, or vector=/text= without query=")
