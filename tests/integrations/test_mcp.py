@@ -21,6 +21,7 @@ mcp = pytest.importorskip("mcp")
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.types import CallToolResult  # noqa: E402
 
+from omnivector.cli import main  # noqa: E402
 from omnivector.integrations.mcp import create_server  # noqa: E402
 
 READING = {"list_tables", "describe_table", "search", "get_documents", "count", "index_status"}
@@ -177,9 +178,7 @@ def test_stdio_server_reads_writes_and_survives_bad_arguments(store_path: Path) 
         assert store.table("docs").count() == 3
 
 
-def test_read_only_server_offers_reading_tools_and_writes_nothing(
-    store_path: Path, tmp_path: Path
-) -> None:
+def test_read_only_server_offers_reading_tools_and_writes_nothing(store_path: Path) -> None:
     with ov.VectorStore(store_path) as store:
         version = store.table("docs").version
 
@@ -195,11 +194,15 @@ def test_read_only_server_offers_reading_tools_and_writes_nothing(
     with ov.VectorStore(store_path) as store:
         table = store.table("docs")
         assert table.version == version and table.indexes() == []
-    missing = subprocess.run(
-        [sys.executable, "-m", "omnivector", "mcp", "--read-only", "--store", tmp_path / "none"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert missing.returncode == 1 and missing.stderr.startswith("error: no store at")
+
+
+def test_read_only_needs_an_existing_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["mcp", "--read-only", "--store", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err.startswith("error: no store at")
+    assert main(["mcp", "--store", str(tmp_path / "none"), "--port", "9"]) == 2
+    assert not (tmp_path / "none").exists()
 
 
 def _free_port() -> int:
