@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import omnivector as ov
-from omnivector.results import Hit
+from omnivector import Hit
 from tests.conftest import DIM, make_docs
 
 
