@@ -23,11 +23,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
-from .cache import CacheInfo
-from .errors import InvalidInputError
-from .indexing import IndexBuild
-from .store import VectorStore
-from .table import Table
+from omnivector.core.errors import InvalidInputError
+from omnivector.indexing.builds import IndexBuild
+from omnivector.storage.pool import CacheInfo
+from omnivector.store import VectorStore
+from omnivector.table import Table
 
 __all__ = ["AsyncTable", "AsyncVectorStore", "connect_async"]
 

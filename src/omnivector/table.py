@@ -21,9 +21,7 @@ import numpy as np
 import pyarrow as pa
 from lance.fragment import write_fragments
 
-from . import distributed, distributed_writes, indexing, maintenance
-from .distributed import Engine
-from .errors import (
+from omnivector.core.errors import (
     CommitConflictError,
     DuplicateIdError,
     InvalidInputError,
@@ -31,15 +29,19 @@ from .errors import (
     is_commit_conflict,
     lance_errors,
 )
-from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
-from .fusion import RRF, Fusion
-from .id_hashing import SortedIdHashes
-from .location import data_files
-from .normalize import normalize_hits
-from .rerank import Reranker, apply_reranker, candidates, check_reranker
-from .results import SearchResults, arrow_to_pandas, arrow_to_polars
-from .schema import TableSpec, check_rows, query_vector, rows_from_arrow
-from .search import (
+from omnivector.core.filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
+from omnivector.core.fusion import RRF, Fusion
+from omnivector.core.layout import StorageOptions
+from omnivector.core.normalize import normalize_hits
+from omnivector.core.rerank import Reranker, apply_reranker, candidates, check_reranker
+from omnivector.core.results import SearchResults, arrow_to_pandas, arrow_to_polars
+from omnivector.core.schema import TableSpec, check_rows, query_vector, rows_from_arrow
+from omnivector.distributed import engine as distributed
+from omnivector.distributed import writes as distributed_writes
+from omnivector.distributed.engine import Engine
+from omnivector.indexing import builds as indexing
+from omnivector.maintenance import compaction as maintenance
+from omnivector.operations.search import (
     HYBRID_TEXT_DEPTH,
     TextQuery,
     VectorQuery,
@@ -49,13 +51,14 @@ from .search import (
     text_search,
     vector_search,
 )
-from .storage import StorageOptions
-from .stored_ids import check_new_ids, record_append
+from omnivector.storage.id_hashes import SortedIdHashes
+from omnivector.storage.locations import data_files
+from omnivector.storage.unique_ids import check_new_ids, record_append
 
 if TYPE_CHECKING:
-    from .embedding import Embedder
-    from .resident import ResidentGraphs
-    from .store import VectorStore
+    from omnivector.embedding import Embedder
+    from omnivector.resident.graphs import ResidentGraphs
+    from omnivector.store import VectorStore
 
 __all__ = ["Table", "WriteResult"]
 
@@ -363,8 +366,8 @@ class Table:
           vectors and the 2k best BM25 matches, retrieved concurrently.
         - ``query``: with an embedder on the table, drives both retrievers from one string.
         - ``rerank``: ``(query, hits) -> scores`` re-sorts 3k candidates, keeps the k best
-          (see :mod:`omnivector.rerank`).
-        - ``normalize_scores``: scores mapped into [0, 1] (see :mod:`omnivector.normalize`).
+          (see :mod:`omnivector.core.rerank`).
+        - ``normalize_scores``: scores mapped into [0, 1] (see :mod:`omnivector.core.normalize`).
         """
         if not isinstance(normalize_scores, bool):
             raise InvalidInputError(

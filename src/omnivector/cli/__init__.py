@@ -8,8 +8,9 @@ holds the shared plumbing.
 
 from __future__ import annotations
 
+from omnivector.cli.app import app, main
+
 from . import data, index, maintain, serve, tools
-from .app import app, main
 
 __all__ = ["app", "main"]
 

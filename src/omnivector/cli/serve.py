@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .app import Cli, app, command
+from omnivector.cli.app import Cli, app, command
 
 PANEL = "Servers"
 
@@ -32,7 +32,7 @@ def mcp(
     Speaks stdio unless --http is given. A missing store directory is created, except with
     --read-only.
     """
-    from ..integrations.mcp import DEFAULT_PORT, serve
+    from omnivector.integrations.mcp import DEFAULT_PORT, serve
 
     if port is not None and not http:
         raise typer.BadParameter("--port needs --http", param_hint="--port")

@@ -14,7 +14,7 @@ import sys
 
 import lance
 
-from .indexing import IndexRequest, build_in_process
+from omnivector.indexing.builds import IndexRequest, build_in_process
 
 
 def main() -> int:

@@ -16,8 +16,8 @@ from dataclasses import replace
 from numbers import Real
 from typing import Any
 
-from .errors import InvalidInputError, MissingDependencyError
-from .results import Hit
+from omnivector.core.errors import InvalidInputError, MissingDependencyError
+from omnivector.core.results import Hit
 
 __all__ = [
     "RERANK_DEPTH",

@@ -24,8 +24,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from .fusion import RRF, Fusion, Weighted, min_max
-from .results import Hit
+from omnivector.core.fusion import RRF, Fusion, Weighted, min_max
+from omnivector.core.results import Hit
 
 __all__ = ["normalize_hits"]
 
