@@ -7,7 +7,6 @@ import inspect
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -112,16 +111,21 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
 
 def test_concurrent_searches_and_large_writes_leave_the_loop_free(tmp_path: Path) -> None:
     """50 searches and large writes at once: right answers, and a ticker on the event loop
-    is never late by more than ~50 ms."""
+    is never late by more than ~50 ms.
+
+    A shared machine can deschedule the whole process for longer than that now and then, so
+    a round that saw it is run again (up to 3 rounds); a facade that blocked the loop would
+    be late in every round, by the length of a write.
+    """
     dim, rows, batches = 64, (40_000 if SOAK else 10_000), (8 if SOAK else 3)
     rng = np.random.default_rng(3)
     base = rng.standard_normal((2_000, dim)).astype(np.float32)
     queries = base[rng.choice(len(base), 50, replace=False)]
     writes = [_arrow_batch(rng, dim, rows, start=i * rows) for i in range(batches)]
 
-    async def main() -> tuple[list[float], list[Any], list[Any], int]:
-        store = await ov.connect_async(tmp_path / "s", dimension=dim)
-        try:
+    async def round_(path: Path) -> float:
+        """One round: checks the answers, returns the ticker's worst lateness."""
+        async with await ov.connect_async(path, dimension=dim) as store:
             docs = await store.create_table("docs", metric="l2")
             await docs.add([{"id": f"b{i}", "vector": v} for i, v in enumerate(base)])
             expected = [docs.sync.search(q, k=10).ids for q in queries]
@@ -137,23 +141,24 @@ def test_concurrent_searches_and_large_writes_leave_the_loop_free(tmp_path: Path
 
             ticking = asyncio.create_task(ticker())
             await asyncio.sleep(0.02)
-            work = asyncio.gather(
+            found, written = await asyncio.gather(
                 asyncio.gather(*(docs.search(q, k=10) for q in queries)),
                 asyncio.gather(*(bulk.add(batch) for batch in writes)),
             )
-            found, written = await work
             stop.set()
             await ticking
-            got = [hits.ids for hits in found]
-            return lateness, [expected, got], written, await bulk.count()
-        finally:
-            await store.close()
+            assert [hits.ids for hits in found] == expected
+            assert [w.inserted for w in written] == [rows] * batches
+            assert await bulk.count() == rows * batches
+            assert len(lateness) > 10
+            return max(lateness)
 
-    lateness, (expected, got), written, count = asyncio.run(main())
-    assert got == expected
-    assert [w.inserted for w in written] == [rows] * batches and count == rows * batches
-    assert len(lateness) > 10
-    assert max(lateness) < 0.05, f"the event loop was held for {max(lateness) * 1000:.0f} ms"
+    worst = []
+    for attempt in range(3):
+        worst.append(asyncio.run(round_(tmp_path / f"s{attempt}")))
+        if worst[-1] < 0.05:
+            break
+    assert min(worst) < 0.05, f"the event loop was held for {[round(w * 1000) for w in worst]} ms"
 
 
 def _arrow_batch(rng: np.random.Generator, dim: int, rows: int, *, start: int) -> pa.Table:

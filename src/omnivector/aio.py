@@ -150,6 +150,8 @@ class AsyncTable(_Facade[Table]):
     count = _Offload(Table.count, "read")
     search = _Offload(Table.search, "read")
     to_arrow = _Offload(Table.to_arrow, "read")
+    to_pandas = _Offload(Table.to_pandas, "read")
+    to_polars = _Offload(Table.to_polars, "read")
     load_resident = _Offload(Table.load_resident, "read")
     # indexes
     create_index = _offload_kwargs(Table.create_index, "write")
