@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,19 +66,6 @@ def test_text_hybrid_and_filtered_searches_pass_their_query(docs: ov.Table) -> N
     # equal scores keep the first ranking's order
     assert hybrid.ids == [h.id for h in constant.calls[0][1]][:5]
     assert all(h.score == 1.0 for h in hybrid)
-
-
-def test_query_with_an_embedder_reranks_hybrid_candidates(tmp_path: Path) -> None:
-    with ov.VectorStore(tmp_path / "s", embedder=ov.HashingEmbedder(dimension=32)) as store:
-        table = store.create_table("notes", dimension=32)
-        table.add(
-            [{"id": str(i), "text": text} for i, text in enumerate(
-                ["dark roast coffee", "green tea", "coffee grinder settings", "tea kettle"]
-            )]
-        )  # fmt: skip
-        length = Recorder(lambda hit: -len(hit.text or ""))
-        hits = table.search(query="coffee", k=1, rerank=length)
-        assert length.calls[0][0] == "coffee" and hits.ids == ["1"]  # "green tea": shortest
 
 
 @pytest.mark.parametrize(

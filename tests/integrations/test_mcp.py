@@ -1,5 +1,5 @@
 """The MCP server, driven by the SDK's client: a subprocess over stdio and over HTTP on
-127.0.0.1, and in process for tables with an embedder."""
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_stdio_server_reads_writes_and_survives_bad_arguments(store_path: Path) 
         assert await _ok(client, "list_tables") == {"tables": ["docs"]}
         described = await _ok(client, "describe_table", table="docs")
         assert described["dimension"] == 4 and described["rows"] == 3
-        assert described["fields"] == {"year": "int64"} and described["embeds_text"] is False
+        assert described["fields"] == {"year": "int64"}
 
         found = await _ok(client, "search", table="docs", vector=[1, 0.1, 0, 0], k=2)
         assert [h["id"] for h in found["hits"]] == ["a", "b"]
@@ -148,15 +148,14 @@ def test_stdio_server_reads_writes_and_survives_bad_arguments(store_path: Path) 
         assert "search needs vector=, text= or query=" in await _error(
             client, "search", table="docs"
         )
-        assert "no embedding function" in await _error(
-            client, "search", table="docs", query="what is lance?"
-        )
+        assert "embed" in await _error(client, "search", table="docs", query="what is lance?")
         assert "already exist" in await _error(
             client, "add_documents", table="docs", documents=[{"id": "a", "vector": [1, 0, 0, 0]}]
         )
-        assert "needs a 'vector' of 4 numbers" in await _error(
+        no_vector = await _error(
             client, "add_documents", table="docs", documents=[{"id": "x", "text": "no vector"}]
         )
+        assert "every document needs a" in no_vector and "'vector'" in no_vector
         assert "never deletes everything" in await _error(
             client, "delete_documents", table="docs", ids=[]
         )
@@ -259,30 +258,6 @@ def test_http_server_on_loopback(http_server: str) -> None:
         assert (await _ok(client, "count", table="docs"))["count"] == 4
 
     _drive(http_server, session)
-
-
-def test_tables_with_an_embedder_take_text_alone(tmp_path: Path) -> None:
-    """In process: documents without vectors are embedded, and query= searches hybrid."""
-    embedder = ov.HashingEmbedder(dimension=64)
-    with ov.VectorStore(tmp_path / "s", embedder=embedder) as store:
-        store.create_table("memory", dimension=64)
-
-        async def session(client: Client) -> None:
-            assert (await _ok(client, "describe_table", table="memory"))["embeds_text"] is True
-            await _ok(
-                client,
-                "add_documents",
-                table="memory",
-                documents=[
-                    {"id": "m1", "text": "the user prefers dark roast coffee"},
-                    {"id": "m2", "text": "the deploy runs every friday at noon"},
-                ],
-            )
-            found = await _ok(client, "search", table="memory", query="coffee roast", k=1)
-            assert [h["id"] for h in found["hits"]] == ["m1"]
-
-        _drive(create_server(store), session)
-        assert store.table("memory").get(["m2"])[0]["vector"] is not None
 
 
 def test_create_server_refuses_what_is_not_a_store() -> None:

@@ -125,8 +125,7 @@ class _Tools:
             return {"tables": self._store.table_names()}
 
     def describe_table(self, table: str) -> dict[str, Any]:
-        """A table's dimension, metric, declared fields, row count, version, indexes and
-        whether it embeds text itself (then documents and searches need no vectors)."""
+        """A table's dimension, metric, declared fields, row count, version and indexes."""
         with _tool_errors():
             tbl = self._store.table(table)
             return {
@@ -136,7 +135,6 @@ class _Tools:
                 "fields": tbl.fields,
                 "rows": tbl.count(),
                 "version": tbl.version,
-                "embeds_text": tbl.embedder is not None,
                 "indexes": [dataclasses.asdict(info) for info in tbl.indexes()],
             }
 
@@ -160,11 +158,6 @@ class _Tools:
             tbl = self._store.table(table)
             if isinstance(k, int) and k > _MAX_K:
                 raise ov.InvalidInputError(f"k must be at most {_MAX_K}, got {k}")
-            if query is not None and tbl.embedder is None:
-                raise ov.InvalidInputError(
-                    f"table {table!r} has no embedding function, so query= cannot be embedded; "
-                    "pass text= (keyword search) or vector= instead"
-                )
             if self._read_only and (text is not None or query is not None):
                 self._check_text_index(tbl)
             hits = tbl.search(vector, text, query=query, k=k, where=where)
@@ -241,16 +234,7 @@ class _Tools:
                     "dimension is theirs), or create it with an embedding function first"
                 )
             self._store.create_table(name, dimension=len(vector), exist_ok=True)
-        tbl = self._store.table(name)
-        if tbl.embedder is None:
-            lacking = [doc.get("id") for doc in documents if doc.get("vector") is None]
-            if lacking:
-                raise ov.InvalidInputError(
-                    f"table {name!r} has no embedding function, so every document needs a "
-                    f"'vector' of {tbl.dimension} numbers; missing for {lacking[:5]}. Create "
-                    "the table with an embedding function to store text alone"
-                )
-        return tbl
+        return self._store.table(name)
 
     def _check_text_index(self, tbl: ov.Table) -> None:
         """Text search builds a missing full-text index: a write a read-only server refuses."""
