@@ -28,7 +28,15 @@ def section(title: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     "title",
-    ["MCP server", "Async API", "Reranking", "Normalized scores", "Polars and pandas"],
+    [
+        "LangChain",
+        "LlamaIndex",
+        "MCP server",
+        "Async API",
+        "Reranking",
+        "Normalized scores",
+        "Polars and pandas",
+    ],
 )
 def test_examples_print_what_the_page_shows(title: str, tmp_path: Path) -> None:
     code, expected = section(title)

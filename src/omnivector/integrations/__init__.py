@@ -1,5 +1,9 @@
 """Framework integrations, apps on omnivector's public API; each is an optional extra.
 
+- :mod:`omnivector.integrations.langchain`: a LangChain ``VectorStore``
+  (``pip install 'omni-vector[langchain]'``).
+- :mod:`omnivector.integrations.llama_index`: a LlamaIndex ``BasePydanticVectorStore``
+  (``pip install 'omni-vector[llama-index]'``).
 - :mod:`omnivector.integrations.mcp`: an MCP server on a store
   (``pip install 'omni-vector[mcp]'``; ``omnivector mcp --store PATH``).
 
