@@ -18,8 +18,8 @@ EXPECTED = {
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
-    "HashingEmbedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "Hit",
     "IndexBuild",
     "IndexBuildCancelledError",
@@ -40,7 +40,6 @@ EXPECTED = {
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",
@@ -57,6 +56,7 @@ EXPECTED = {
     "__version__",
     "connect",
     "connect_async",
+    "embeddings",
 }
 
 

@@ -68,6 +68,20 @@ def test_text_hybrid_and_filtered_searches_pass_their_query(docs: ov.Table) -> N
     assert all(h.score == 1.0 for h in hybrid)
 
 
+def test_query_with_an_embedding_function_reranks_hybrid_candidates(
+    store: ov.VectorStore,
+) -> None:
+    table = store.create_table("notes", embedding=ov.embeddings.get("hashing", dimension=32))
+    table.add(
+        [{"id": str(i), "text": text} for i, text in enumerate(
+            ["dark roast coffee", "green tea", "coffee grinder settings", "tea kettle"]
+        )]
+    )  # fmt: skip
+    shortest = Recorder(lambda hit: -len(hit.text or ""))
+    hits = table.search(query="coffee", k=1, rerank=shortest)
+    assert shortest.calls[0][0] == "coffee" and hits.ids == ["1"]  # "green tea"
+
+
 @pytest.mark.parametrize(
     ("scores", "message"),
     [

@@ -11,11 +11,14 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+from omnivector import embeddings
 from omnivector.aio import AsyncTable, AsyncVectorStore, connect_async
 from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
     DuplicateIdError,
+    EmbeddingError,
+    EmbeddingUnavailableError,
     IndexBuildCancelledError,
     IndexBuildError,
     IndexNotFoundError,
@@ -37,7 +40,6 @@ from omnivector.core.layout import StorageOptions
 from omnivector.core.rerank import CrossEncoderReranker
 from omnivector.core.results import Hit, SearchResults
 from omnivector.distributed.engine import RayEngine
-from omnivector.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from omnivector.indexing.builds import IndexBuild, IndexBuildConfig, IndexInfo
 from omnivector.maintenance.compaction import (
     CleanupResult,
@@ -66,8 +68,8 @@ __all__ = [
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
-    "HashingEmbedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "Hit",
     "IndexBuild",
     "IndexBuildCancelledError",
@@ -89,7 +91,6 @@ __all__ = [
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",
@@ -106,4 +107,5 @@ __all__ = [
     "__version__",
     "connect",
     "connect_async",
+    "embeddings",
 ]

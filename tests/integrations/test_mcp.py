@@ -43,6 +43,7 @@ def store_path(tmp_path: Path) -> Path:
                  "year": 2024},
             ]
         )  # fmt: skip
+        store.create_table("memory", embedding=ov.embeddings.get("hashing", dimension=64))
     return path
 
 
@@ -86,10 +87,10 @@ def test_stdio_server_reads_writes_and_survives_bad_arguments(store_path: Path) 
         assert by_name["search"].annotations and by_name["search"].annotations.read_only_hint
         assert "table" in by_name["search"].input_schema["properties"]
 
-        assert await _ok(client, "list_tables") == {"tables": ["docs"]}
+        assert await _ok(client, "list_tables") == {"tables": ["docs", "memory"]}
         described = await _ok(client, "describe_table", table="docs")
         assert described["dimension"] == 4 and described["rows"] == 3
-        assert described["fields"] == {"year": "int64"}
+        assert described["fields"] == {"year": "int64"} and described["embedding"] is None
 
         found = await _ok(client, "search", table="docs", vector=[1, 0.1, 0, 0], k=2)
         assert [h["id"] for h in found["hits"]] == ["a", "b"]
@@ -133,6 +134,21 @@ def test_stdio_server_reads_writes_and_survives_bad_arguments(store_path: Path) 
         assert status["busy"] is False
         assert [(i["kind"], i["columns"]) for i in status["indexes"]] == [("INVERTED", ["text"])]
 
+        # a table with an embedding function (recorded in it) takes text alone
+        memory = await _ok(client, "describe_table", table="memory")
+        assert memory["embedding"] == {"name": "hashing", "options": {"dimension": 64}}
+        await _ok(
+            client,
+            "add_documents",
+            table="memory",
+            documents=[
+                {"id": "m1", "text": "the user prefers dark roast coffee"},
+                {"id": "m2", "text": "the deploy runs every friday at noon"},
+            ],
+        )
+        recalled = await _ok(client, "search", table="memory", query="coffee roast", k=1)
+        assert [h["id"] for h in recalled["hits"]] == ["m1"]
+
         # bad arguments: a tool error with omnivector's message, and the server goes on
         assert "table 'nope' does not exist" in await _error(
             client, "search", table="nope", text="x"
@@ -148,7 +164,9 @@ def test_stdio_server_reads_writes_and_survives_bad_arguments(store_path: Path) 
         assert "search needs vector=, text= or query=" in await _error(
             client, "search", table="docs"
         )
-        assert "embed" in await _error(client, "search", table="docs", query="what is lance?")
+        assert "no embedding function" in await _error(
+            client, "search", table="docs", query="what is lance?"
+        )
         assert "already exist" in await _error(
             client, "add_documents", table="docs", documents=[{"id": "a", "vector": [1, 0, 0, 0]}]
         )
@@ -173,8 +191,9 @@ def test_stdio_server_reads_writes_and_survives_bad_arguments(store_path: Path) 
 
     _drive(_stdio(store_path), session)
     with ov.VectorStore(store_path) as store:  # the writes are on disk
-        assert sorted(store.table_names()) == ["docs", "notes"]
+        assert sorted(store.table_names()) == ["docs", "memory", "notes"]
         assert store.table("docs").count() == 3
+        assert len(store.table("memory").get(["m2"])[0]["vector"]) == 64
 
 
 def test_read_only_server_offers_reading_tools_and_writes_nothing(store_path: Path) -> None:

@@ -93,13 +93,14 @@ class CrossEncoderReranker:
     def __init__(self, model: Any, *, batch_size: int = 32) -> None:
         if isinstance(model, str):
             try:
-                from sentence_transformers import CrossEncoder  # type: ignore[import-not-found]
+                from sentence_transformers import CrossEncoder
             except ImportError as exc:
                 raise MissingDependencyError(
-                    "CrossEncoderReranker needs sentence-transformers, which is not installed: "
-                    "pip install sentence-transformers (it installs PyTorch), and have the "
-                    "cross-encoder model on this machine (a local path, or in the Hugging Face "
-                    "cache); or pass any callable (query, hits) -> scores as rerank="
+                    "CrossEncoderReranker needs sentence-transformers and PyTorch, which are "
+                    "not installed: pip install sentence-transformers (PyTorch's CPU build "
+                    "first: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+                    ", and the cross-encoder model on this machine (a local path, or in the "
+                    "Hugging Face cache); or pass any callable (query, hits) -> scores as rerank="
                 ) from exc
             model = CrossEncoder(model, local_files_only=True)
         if not callable(getattr(model, "predict", None)):

@@ -125,7 +125,8 @@ class _Tools:
             return {"tables": self._store.table_names()}
 
     def describe_table(self, table: str) -> dict[str, Any]:
-        """A table's dimension, metric, declared fields, row count, version and indexes."""
+        """A table's dimension, metric, declared fields, row count, version, indexes and
+        embedding function (with one, documents and searches may give text alone)."""
         with _tool_errors():
             tbl = self._store.table(table)
             return {
@@ -135,6 +136,7 @@ class _Tools:
                 "fields": tbl.fields,
                 "rows": tbl.count(),
                 "version": tbl.version,
+                "embedding": _embedding(tbl),
                 "indexes": [dataclasses.asdict(info) for info in tbl.indexes()],
             }
 
@@ -243,6 +245,12 @@ class _Tools:
                 f"table {tbl.name!r} has no full-text index and this server is read-only; "
                 f"build one first (omnivector index create {tbl.name} --kind fts)"
             )
+
+
+def _embedding(tbl: ov.Table) -> dict[str, Any] | None:
+    """The table's recorded embedding function (registry name and options), if any."""
+    config = tbl.embedding_config
+    return None if config is None else {"name": config.name, "options": dict(config.options)}
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
