@@ -21,15 +21,14 @@ from typing import Any, Literal
 
 import omnivector as ov
 
+from ._common import missing_dependency
+
 try:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp.types import ToolAnnotations
 except ImportError as exc:
-    raise ov.MissingDependencyError(
-        f"{__name__} needs the MCP SDK (mcp), which is not installed: "
-        "pip install 'omni-vector[mcp]'"
-    ) from exc
+    raise missing_dependency(__name__, "the MCP SDK (mcp)", "mcp") from exc
 
 __all__ = ["DEFAULT_PORT", "create_server", "serve"]
 
