@@ -28,6 +28,19 @@ _NOT_WRAPPED = {
     "dataset",
     "writable_dataset",
 }
+# The same for the store: the original API's names, and the internals.
+_STORE_NOT_WRAPPED = {
+    "add_documents",
+    "analyze_table_health",
+    "check_open",
+    "clear_cache",
+    "compact",
+    "count",
+    "delete",
+    "evict",
+    "open_dataset",
+    "search",
+}
 
 
 def test_every_table_operation_has_an_awaitable_twin(tmp_path: Path) -> None:
@@ -37,6 +50,12 @@ def test_every_table_operation_has_an_awaitable_twin(tmp_path: Path) -> None:
         if not name.startswith("_") and inspect.isfunction(member)
     }
     assert sorted(public - _NOT_WRAPPED - set(dir(ov.AsyncTable))) == []
+    store_public = {
+        name
+        for name, member in inspect.getmembers(ov.VectorStore)
+        if not name.startswith("_") and inspect.isfunction(member)
+    }
+    assert sorted(store_public - _STORE_NOT_WRAPPED - set(dir(ov.AsyncVectorStore))) == []
 
     async def main() -> None:
         async with await ov.connect_async(tmp_path / "s", dimension=DIM) as store:

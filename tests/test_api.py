@@ -21,6 +21,7 @@ EXPECTED = {
     "EmbeddingError",
     "EmbeddingUnavailableError",
     "Hit",
+    "ImportResult",
     "IndexBuild",
     "IndexBuildCancelledError",
     "IndexBuildConfig",

@@ -25,6 +25,7 @@ from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overl
 
 from omnivector.core.errors import InvalidInputError
 from omnivector.indexing.builds import IndexBuild
+from omnivector.resident.graphs import ResidentInfo
 from omnivector.storage.pool import CacheInfo
 from omnivector.store import VectorStore
 from omnivector.table import Table
@@ -152,6 +153,7 @@ class AsyncTable(_Facade[Table]):
     to_arrow = _Offload(Table.to_arrow, "read")
     to_pandas = _Offload(Table.to_pandas, "read")
     to_polars = _Offload(Table.to_polars, "read")
+    export = _Offload(Table.export, "read")
     load_resident = _Offload(Table.load_resident, "read")
     # indexes
     create_index = _offload_kwargs(Table.create_index, "write")
@@ -233,6 +235,7 @@ class AsyncVectorStore(_Facade[VectorStore]):
     create_index_background = _offload_kwargs(VectorStore.create_index_background, "write")
     await_pending_index_builds = _Offload(VectorStore.await_pending_index_builds, "write")
     wait_for_maintenance = _Offload(VectorStore.wait_for_maintenance, "write")
+    import_file = _Offload(VectorStore.import_file, "write")
 
     def index_builds(self) -> list[IndexBuild]:
         """Every build this store started, newest last (no I/O)."""
@@ -241,6 +244,10 @@ class AsyncVectorStore(_Facade[VectorStore]):
     def cache_info(self) -> CacheInfo:
         """The connection pool's counters (no I/O)."""
         return self.sync.cache_info()
+
+    def resident_info(self) -> ResidentInfo | None:
+        """What the in-memory graphs hold (no I/O)."""
+        return self.sync.resident_info()
 
     async def close(self, *, cancel_builds: bool = False, timeout: float | None = None) -> None:
         """Close the store (``VectorStore.close``), then the thread pools."""
