@@ -8,10 +8,13 @@ import omnivector as ov
 
 EXPECTED = {
     "RRF",
+    "AsyncTable",
+    "AsyncVectorStore",
     "CacheInfo",
     "CleanupResult",
     "CommitConflictError",
     "CompactionResult",
+    "CrossEncoderReranker",
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
@@ -53,6 +56,7 @@ EXPECTED = {
     "WriteResult",
     "__version__",
     "connect",
+    "connect_async",
     "embeddings",
 }
 

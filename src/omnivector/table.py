@@ -21,7 +21,8 @@ from omnivector.compat import TableCompat
 from omnivector.core.errors import InvalidInputError, ReadOnlyError
 from omnivector.core.fusion import Fusion
 from omnivector.core.layout import StorageOptions
-from omnivector.core.results import SearchResults, WriteResult
+from omnivector.core.rerank import Reranker
+from omnivector.core.results import SearchResults, WriteResult, arrow_to_pandas, arrow_to_polars
 from omnivector.core.schema import TableSpec
 from omnivector.distributed import engine as distributed
 from omnivector.distributed import writes as distributed_writes
@@ -228,6 +229,14 @@ class Table(TableCompat):
         advance = progress if progress is not None else (lambda rows: None)
         return files.export_documents(self._ctx, target, kind, where=where, advance=advance)
 
+    def to_pandas(self) -> Any:
+        """The whole table as a pandas DataFrame (as ``to_arrow``; needs pandas)."""
+        return arrow_to_pandas(self.to_arrow())
+
+    def to_polars(self) -> Any:
+        """The whole table as a polars DataFrame (as ``to_arrow``; needs polars)."""
+        return arrow_to_polars(self.to_arrow())
+
     def search(
         self,
         vector: Any = None,
@@ -244,6 +253,8 @@ class Table(TableCompat):
         ef: int | None = None,
         refine_factor: int | None = None,
         exact: bool = False,
+        rerank: Reranker | None = None,
+        normalize_scores: bool = False,
     ) -> SearchResults:
         """Vector, full-text or hybrid search; see :mod:`omnivector.core.results` for scores.
 
@@ -253,6 +264,9 @@ class Table(TableCompat):
         - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``) from the k nearest
           vectors and the 2k best BM25 matches, retrieved concurrently.
         - ``query``: embedded by the table's embedding function, drives both retrievers.
+        - ``rerank``: ``(query, hits) -> scores`` re-sorts 3k candidates, keeps the k best
+          (see :mod:`omnivector.core.rerank`).
+        - ``normalize_scores``: scores mapped into [0, 1] (see :mod:`omnivector.core.normalize`).
         """
         if query is not None:
             if vector is not None or text is not None:
@@ -273,6 +287,8 @@ class Table(TableCompat):
             ef=ef,
             refine_factor=refine_factor,
             exact=exact,
+            rerank=rerank,
+            normalize_scores=normalize_scores,
             graphs=self._resident,
             builder=self._builder,
         )
