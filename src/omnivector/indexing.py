@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import lance
 import pyarrow.compute as pc
 
+from .background import submit
 from .errors import (
     IndexBuildCancelledError,
     IndexBuildError,
@@ -659,7 +660,7 @@ class IndexBuilder:
                     return build  # the same index is already being built
             build = IndexBuild(request)
             self._builds.append(build)
-        self._pool.submit(self._run_background, build)
+        submit(self._pool, self._run_background, build)  # in place once the interpreter exits
         return build
 
     def builds(self) -> list[IndexBuild]:
@@ -677,6 +678,12 @@ class IndexBuilder:
                     f"still running after {timeout}s"
                 )
         return pending
+
+    def forget_builds(self) -> None:
+        """In a forked child: the builds belong to the parent, which drives them. (Only
+        this thread survived the fork; the lock may have been held by another.)"""
+        self._lock = threading.Lock()
+        self._builds = []
 
     def cancel_table(self, table: str) -> None:
         for build in self.builds():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from .errors import CommitConflictError
 
@@ -25,9 +25,13 @@ try:
 except ImportError:  # not a POSIX system
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LockCancelledError", "table_lock"]
+__all__ = ["LockCancelledError", "forget_inherited_locks", "table_lock"]
 
 _POLL_SECONDS = 0.05
+
+# Lock files this process holds, by descriptor. A forked child inherits the descriptors,
+# and with them the parent's locks for as long as it keeps them open.
+_held: set[int] = set()
 
 
 class LockCancelledError(Exception):
@@ -56,7 +60,8 @@ def _flock(
     path: str, timeout: float, what: str, cancelled: Callable[[], bool] | None
 ) -> Iterator[None]:
     assert fcntl is not None
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    owner = os.getpid()
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -69,12 +74,28 @@ def _flock(
                 if time.monotonic() >= deadline:
                     raise _gave_up(path, timeout, what) from None
                 time.sleep(_POLL_SECONDS)
+        _held.add(fd)
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            _held.discard(fd)
+            if os.getpid() == owner:
+                fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)
+        if os.getpid() == owner:  # a forked child closed it already
+            os.close(fd)
+
+
+def forget_inherited_locks() -> None:
+    """In a forked child: close the lock files the parent held, leaving the locks to it.
+
+    Closing a copy does not release an ``flock`` lock: the parent still holds it, and the
+    kernel releases it when the parent lets go or dies, whatever the child does.
+    """
+    for fd in list(_held):
+        with suppress(OSError):
+            os.close(fd)
+    _held.clear()
 
 
 @contextmanager

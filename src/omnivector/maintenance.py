@@ -604,25 +604,43 @@ def _record_fields(table: Table, dataset: lance.LanceDataset) -> None:
 
 
 class AutoMaintainer:
-    """Background thread that keeps written tables compact and clean."""
+    """Background thread that keeps written and opened tables compact and clean.
+
+    Writes ask for a look at their table; so does the first open of a table in a store
+    (a short-lived process that never closes its store leaves the work to the next one
+    that opens the table). ``close()`` runs what is due before it returns
+    (:meth:`drain`); at interpreter exit the thread stops after the step it is in
+    (:meth:`stop`), so maintenance never delays an exit by more than one Lance call.
+    """
 
     def __init__(self, store: VectorStore, config: MaintenanceConfig) -> None:
         self._store = store
         self.config = config
         self._pending: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._queued: set[str] = set()
+        self._thorough: set[str] = set()  # queued for a full look (opened, or closing)
+        self._touched: set[str] = set()
+        self._running: str | None = None
         self._last_run: dict[str, float] = {}
         self._pins: dict[str, list[Any]] = {}
         self._followups: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # ends a wait for min_interval: closing or exiting
+        self._draining = False
         self.runs = 0
 
-    def notify(self, name: str) -> None:
+    def notify(self, name: str, *, thorough: bool = False) -> None:
+        """Look at ``name`` soon; ``thorough`` also removes any version past
+        ``keep_seconds`` beyond the newest ``keep_versions`` (not only batches of them)."""
         if not self.config.enabled or self._stopping.is_set():
             return
         with self._lock:
+            self._touched.add(name)
+            if thorough:
+                self._thorough.add(name)
             if name in self._queued:
                 return
             self._queued.add(name)
@@ -636,6 +654,8 @@ class AutoMaintainer:
     def forget(self, name: str) -> None:
         with self._lock:
             self._queued.discard(name)
+            self._thorough.discard(name)
+            self._touched.discard(name)
             self._followups.pop(name, None)
             self._last_run.pop(name, None)
 
@@ -650,12 +670,41 @@ class AutoMaintainer:
             self._pins[name] = [weakref.ref(d) for d in kept]
             return [int(d.version) for d in kept]
 
-    def shutdown(self, timeout: float | None) -> None:
-        self._stopping.set()
-        thread = self._thread
+    def wait_idle(self, name: str, timeout: float | None) -> bool:
+        """Wait until no run on ``name`` is queued or running here; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(
+                lambda: name not in self._queued and self._running != name, timeout
+            )
+
+    def drain(self, timeout: float | None) -> None:
+        """Run what is due on every table this store wrote or opened, then stop."""
+        with self._lock:
+            names = sorted(self._touched)
+            self._draining = True
+        self._wake.set()
+        for name in names:
+            self.notify(name, thorough=True)
+        self.stop(timeout)
+
+    def stop(self, timeout: float | None) -> None:
+        """Stop the thread after its current step (the queue is dropped unless draining)."""
+        with self._lock:
+            if not self._draining:
+                self._stopping.set()
+                self._wake.set()
+            thread = self._thread
         if thread is not None:
             self._pending.put(None)
-            thread.join(timeout)
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+        self._stopping.set()
+        with self._idle:
+            self._queued.clear()
+            self._idle.notify_all()
+
+    def shutdown(self, timeout: float | None) -> None:
+        self.stop(timeout)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -663,18 +712,27 @@ class AutoMaintainer:
             if name is None:
                 return
             wait = self._last_run.get(name, 0.0) + self.config.min_interval - time.monotonic()
-            if wait > 0 and self._stopping.wait(wait):
-                return
+            if wait > 0 and not self._draining:
+                self._wake.wait(wait)
+                if self._stopped():
+                    return
             with self._lock:
                 self._queued.discard(name)
+                thorough = name in self._thorough
+                self._thorough.discard(name)
+                self._running = name
             try:
-                self.maintain(name)
+                self.maintain(name, thorough=thorough)
             except Exception:
                 log.warning(
                     "auto-maintenance of %s failed; it will be retried after the next write",
                     name,
                     exc_info=True,
                 )
+            finally:
+                with self._idle:
+                    self._running = None
+                    self._idle.notify_all()
             self._last_run[name] = time.monotonic()
 
     def _next_request(self) -> str | None:
@@ -700,8 +758,13 @@ class AutoMaintainer:
         with self._lock:
             self._followups[name] = at
 
-    def maintain(self, name: str) -> bool:
-        """Run whatever maintenance ``name`` needs now; return whether anything ran."""
+    def _stopped(self) -> bool:
+        return self._stopping.is_set() and not self._draining
+
+    def maintain(self, name: str, *, thorough: bool = False) -> bool:
+        """Run whatever maintenance ``name`` needs now; return whether anything ran.
+
+        Between steps it gives up if the store is stopping (the process is exiting)."""
         store = self._store
         if store.closed or name not in store:
             return False
@@ -720,8 +783,13 @@ class AutoMaintainer:
         needs_index = any(
             i.unindexed_rows > self.config.max_unindexed_rows for i in list_indexes(dataset)
         )
-        needs_cleanup = len(dataset.versions()) > self.config.keep_versions * 2
-        if not (needs_compaction or needs_index or needs_cleanup):
+        versions = dataset.versions()
+        # after writes, old versions go in batches (a cleanup lists every file); a thorough
+        # look removes any that are past keep_seconds and beyond keep_versions
+        needs_cleanup = len(versions) > self.config.keep_versions * 2 or (
+            thorough and _removable(versions, self.config) > 0
+        )
+        if not (needs_compaction or needs_index or needs_cleanup) or self._stopped():
             return False
         lock = store.location.lock_path(name, "maintenance")
         try:
@@ -732,11 +800,14 @@ class AutoMaintainer:
                         tiered_target_rows(rows, self.config),
                         deletions_threshold=self.config.max_deleted_fraction,
                     )
-                if needs_index or needs_compaction:
+                if (needs_index or needs_compaction) and not self._stopped():
                     _optimize_indexes_locked(table)
-                _cleanup_locked(
-                    table, timedelta(seconds=self.config.keep_seconds), self.config.keep_versions
-                )
+                if not self._stopped():
+                    _cleanup_locked(
+                        table,
+                        timedelta(seconds=self.config.keep_seconds),
+                        self.config.keep_versions,
+                    )
         except CommitConflictError:
             self.notify(name)  # busy (an index build or another process): try again later
             return False
@@ -745,3 +816,15 @@ class AutoMaintainer:
         self.runs += 1
         log.debug("auto-maintenance ran on %s", name)
         return True
+
+
+def _removable(versions: Sequence[Mapping[str, Any]], config: MaintenanceConfig) -> int:
+    """Versions a cleanup would remove: past ``keep_seconds`` and not the newest
+    ``keep_versions`` (tags aside)."""
+    older = versions[: max(len(versions) - config.keep_versions, 0)]
+    limit = datetime.now().timestamp() - config.keep_seconds
+    return sum(1 for v in older if _timestamp(v["timestamp"]) < limit)
+
+
+def _timestamp(value: datetime | int | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)

@@ -23,7 +23,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import resident_index
+from .background import DaemonWorker
 from .errors import InvalidInputError
 from .resident_index import Engine, LoadStoppedError, index_type
 from .results import Hit, distances_and_scores
@@ -350,7 +351,8 @@ class ResidentGraphs:
         self._handles: dict[str, tuple[weakref.ref[lance.LanceDataset], VersionKey]] = {}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="omnivector-resident")
+        # a daemon thread: a load in progress never holds up the end of the process
+        self._worker = DaemonWorker("omnivector-resident")
         self._answered = self._passed = self._loads = 0
 
     def graph(
@@ -411,7 +413,10 @@ class ResidentGraphs:
                 future = self._start_load(key, dataset, spec, version)
             # False: refused (size) or failed; True may be an earlier version's load that
             # was running already, so look again
-            if future is None or not future.result(timeout):
+            try:
+                if future is None or not future.result(timeout):
+                    return None
+            except CancelledError:  # the store is closing
                 return None
 
     def _start_load(
@@ -503,9 +508,13 @@ class ResidentGraphs:
                 loads=self._loads,
             )
 
-    def shutdown(self) -> None:
+    def stop(self) -> None:
+        """Stop loading: a load in progress gives up at its next batch."""
         self._stopping.set()
-        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._worker.stop()
+
+    def shutdown(self) -> None:
+        self.stop()
         with self._lock:
             self._graphs.clear()
 

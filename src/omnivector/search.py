@@ -19,6 +19,7 @@ import lance.query as lq
 import numpy as np
 import pyarrow as pa
 
+from .background import submit
 from .errors import InvalidInputError
 from .filters import CompiledFilter
 from .fusion import Fusion
@@ -288,7 +289,7 @@ def hybrid_search(
     Each retriever reads the stored columns of its own hits: measured against returning ids
     alone and reading the final hits afterwards, that extra read cost more than it saved.
     """
-    vector_future = pool.submit(vector_leg)
+    vector_future = submit(pool, vector_leg)
     text_hits = text_leg()
     fused = fusion(vector_future.result(), text_hits, k)
     if not isinstance(fused, list) or not all(isinstance(h, Hit) for h in fused):

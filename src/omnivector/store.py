@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -19,6 +20,7 @@ from typing import Any
 
 import lance
 
+from . import lifecycle
 from .cache import DEFAULT_CACHE, CacheInfo, DatasetCache, DatasetCacheConfig
 from .embedding import Embedder
 from .errors import (
@@ -68,6 +70,7 @@ class VectorStore:
         maintenance: MaintenanceConfig | None = None,
         resident: ResidentConfig | None = None,
     ) -> None:
+        lifecycle.check_process()
         self.dimension = check_dimension(dimension) if dimension is not None else None
         self.metric = check_metric(metric)
         if cache is not None and not isinstance(cache, DatasetCacheConfig):
@@ -92,6 +95,20 @@ class VectorStore:
         self.resident = ResidentGraphs(resident) if resident is not None else None
         self._closed = False
         self._create_lock = threading.Lock()
+        self._opened: set[str] = set()
+        # what a child process needs to open the same store (see __reduce__)
+        self._options: dict[str, Any] = {
+            "dimension": dimension,
+            "metric": metric,
+            "cache": cache,
+            "storage": storage,
+            "storage_options": storage_options,
+            "embedder": embedder,
+            "index_builds": index_builds,
+            "maintenance": maintenance,
+            "resident": resident,
+        }
+        lifecycle.register(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -104,21 +121,43 @@ class VectorStore:
         return self._closed
 
     def check_open(self) -> None:
+        lifecycle.check_process()
         if self._closed:
             raise StoreClosedError(f"the store at {self.path} is closed; open a new VectorStore")
 
     def close(self, *, cancel_builds: bool = False, timeout: float | None = None) -> None:
-        """Finish (or cancel) background index builds and maintenance, then release caches."""
+        """Finish (or cancel) background index builds, run the maintenance that is due on
+        the tables this store wrote or opened, then release caches."""
         if self._closed:
             return
+        if lifecycle.forked():  # the threads and builds are the parent's: nothing to end
+            self._closed = True
+            return
         self.builder.shutdown(cancel=cancel_builds, timeout=timeout)
-        self.maintainer.shutdown(timeout=timeout)
+        self.maintainer.drain(timeout=timeout)
         self.query_pool.shutdown(wait=True)
         self.write_pool.shutdown(wait=True)
         if self.resident is not None:
             self.resident.shutdown()
         self.cache.clear()
         self._closed = True
+
+    def stop_background(self, timeout: float | None = None) -> None:
+        """Stop maintenance and resident loads after the Lance call each is in (at exit).
+
+        Index builds are not stopped: the interpreter waits for them like for any
+        ``concurrent.futures`` work, before this runs."""
+        self.maintainer.stop(timeout)
+        if self.resident is not None:
+            self.resident.stop()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the parent's builds are not this process's to wait for."""
+        self.builder.forget_builds()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a child process (multiprocessing's spawn or forkserver) opens the store afresh
+        return (_reopen, (self.path, self._options))
 
     def __enter__(self) -> VectorStore:
         return self
@@ -197,8 +236,14 @@ class VectorStore:
         return table
 
     def table(self, name: str) -> Table:
-        """Open an existing table; ``TableNotFoundError`` if there is none."""
+        """Open an existing table; ``TableNotFoundError`` if there is none.
+
+        The first open in this store also has auto-maintenance look at the table in the
+        background: a table left due by short-lived processes gets compacted here."""
         dataset = self.open_dataset(name)
+        if name not in self._opened:
+            self._opened.add(name)
+            self.maintainer.notify(name, thorough=True)
         return Table(self, name, TableSpec.from_schema(dataset.schema))
 
     def __getitem__(self, name: str) -> Table:
@@ -228,6 +273,7 @@ class VectorStore:
             raise TableNotFoundError(f"table {name!r} does not exist in {self.path}")
         self.builder.cancel_table(name)
         self.maintainer.forget(name)
+        self._opened.discard(name)
         self.cache.evict(name)
         self.id_digests.discard(name)
         if self.resident is not None:
@@ -291,17 +337,23 @@ class VectorStore:
         return self.builder.wait_all(timeout)
 
     def wait_for_maintenance(self, table: str, *, timeout: float | None = None) -> bool:
-        """Wait until no index build or compaction runs on ``table``, in any process.
+        """Wait until no auto-maintenance of ``table`` is pending in this store and no index
+        build or compaction runs on it in any process.
 
-        Builds and compactions hold the table's maintenance lock; this takes it and lets it
-        go at once. Returns False if it was still held after ``timeout`` seconds (``0``
-        just checks).
+        Builds and compactions hold the table's maintenance lock; this waits for this
+        store's queued runs, then takes the lock and lets it go at once. Returns False if
+        either was still pending after ``timeout`` seconds (``0`` just checks).
         """
         self.check_open()
-        path = self.location.lock_path(check_table_name(table), "maintenance")
+        name = check_table_name(table)
         limit = math.inf if timeout is None else max(float(timeout), 0.0)
+        deadline = time.monotonic() + limit
+        if not self.maintainer.wait_idle(name, None if timeout is None else limit):
+            return False
+        path = self.location.lock_path(name, "maintenance")
         try:
-            with self.lock(path, timeout=limit, what="maintenance"):
+            left = max(deadline - time.monotonic(), 0.0)
+            with self.lock(path, timeout=left, what="maintenance"):
                 return True
         except CommitConflictError:
             return False
@@ -375,6 +427,11 @@ class VectorStore:
 
     def analyze_table_health(self, table: str) -> Any:
         return self.table(table).health()
+
+
+def _reopen(path: str, options: dict[str, Any]) -> VectorStore:
+    """Unpickle a store: open it again with the same options."""
+    return VectorStore(path, **options)
 
 
 def connect(path: str | os.PathLike[str], **options: Any) -> VectorStore:

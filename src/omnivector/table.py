@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 from lance.fragment import write_fragments
 
-from . import distributed, distributed_writes, indexing, maintenance
+from . import distributed, distributed_writes, indexing, lifecycle, maintenance
+from .background import submit
 from .distributed import Engine
 from .errors import (
     CommitConflictError,
@@ -98,6 +99,11 @@ class Table:
             else None
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a child process (multiprocessing's spawn or forkserver) opens the table afresh
+        version = int(self._view.version) if self._view is not None else None
+        return (_reopen_table, (self._store, self.name, version))
+
     def __repr__(self) -> str:
         suffix = f", version={self._view.version}, read_only" if self._view is not None else ""
         spec = self.spec
@@ -140,6 +146,7 @@ class Table:
     def dataset(self) -> lance.LanceDataset:
         """The current Lance dataset handle (a checked-out view stays at its version)."""
         if self._view is not None:
+            lifecycle.check_process()
             return self._view
         self._store.check_open()  # the name was checked when this Table was made
         return self._store.cache.get(self.name)
@@ -177,7 +184,7 @@ class Table:
             # ids (Lance's writer leaves most of a second core idle); the files are committed
             # only if all is well.
             dataset = self.writable_dataset()
-            writing = self._store.write_pool.submit(_write_files, table, dataset)
+            writing = submit(self._store.write_pool, _write_files, table, dataset)
             try:
                 ids = table.column("id")
                 hashes = SortedIdHashes.of(ids)
@@ -800,3 +807,9 @@ def _check_positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _reopen_table(store: VectorStore, name: str, version: int | None) -> Table:
+    """Unpickle a table: open it again in the unpickled store (at its version, for a view)."""
+    table = store.table(name)
+    return table if version is None else table.checkout(version)
