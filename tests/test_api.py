@@ -16,6 +16,7 @@ EXPECTED = {
     "DimensionMismatchError",
     "DuplicateIdError",
     "Embedder",
+    "ForkedProcessError",
     "HashingEmbedder",
     "Hit",
     "IndexBuild",
