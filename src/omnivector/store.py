@@ -342,13 +342,15 @@ class VectorStore:
 
         Builds and compactions hold the table's maintenance lock; this waits for this
         store's queued runs, then takes the lock and lets it go at once. Returns False if
-        either was still pending after ``timeout`` seconds (``0`` just checks).
+        either was still pending after ``timeout`` seconds (``0`` just checks whether a
+        build or compaction holds the lock now).
         """
         self.check_open()
         name = check_table_name(table)
         limit = math.inf if timeout is None else max(float(timeout), 0.0)
         deadline = time.monotonic() + limit
-        if not self.maintainer.wait_idle(name, None if timeout is None else limit):
+        idle_timeout = None if math.isinf(limit) else limit
+        if limit > 0 and not self.maintainer.wait_idle(name, idle_timeout):
             return False
         path = self.location.lock_path(name, "maintenance")
         try:
