@@ -17,11 +17,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CHILD = Path(__file__).with_name("exit_child.py")
 ROUNDS = 100 if os.environ.get("OMNIVECTOR_SOAK") else 25
 PARALLEL = 4
 
 
+# hundreds of processes: minutes on a loaded 2-core machine
+@pytest.mark.timeout(1200)
 def test_every_ending_exits_with_its_own_status_and_loses_nothing(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import omnivector as ov
 
 CHILD = Path(__file__).with_name("short_ingest.py")
@@ -20,6 +22,8 @@ PROCESSES = 20
 BATCHES = 5
 
 
+# hundreds of processes: minutes on a loaded 2-core machine
+@pytest.mark.timeout(1200)
 def test_twenty_short_processes_leave_few_fragments_and_little_dead_data(tmp_path: Path) -> None:
     wait = ov.MaintenanceConfig().keep_seconds
     done = subprocess.run(
