@@ -703,9 +703,6 @@ class AutoMaintainer:
             self._queued.clear()
             self._idle.notify_all()
 
-    def shutdown(self, timeout: float | None) -> None:
-        self.stop(timeout)
-
     def _loop(self) -> None:
         while not self._stopping.is_set():
             name = self._next_request()
