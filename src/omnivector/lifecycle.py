@@ -26,11 +26,11 @@ import os
 import weakref
 from typing import TYPE_CHECKING
 
-from .errors import ForkedProcessError
-from .locks import forget_inherited_locks
+from omnivector.core.errors import ForkedProcessError
+from omnivector.storage.locks import forget_inherited_locks
 
 if TYPE_CHECKING:
-    from .store import VectorStore
+    from omnivector.store import VectorStore
 
 __all__ = ["check_process", "forked", "register"]
 

@@ -16,7 +16,7 @@ import sys
 
 import lance
 
-from .indexing import IndexRequest, build_in_process
+from omnivector.indexing.builds import IndexRequest, build_in_process
 
 _PR_SET_PDEATHSIG = 1
 

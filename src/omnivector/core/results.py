@@ -132,7 +132,7 @@ class SearchResults(Sequence[Hit]):
         try:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            from .errors import InvalidInputError
+            from omnivector.core.errors import InvalidInputError
 
             raise InvalidInputError("to_pandas() needs pandas: pip install pandas") from exc
         return pd.DataFrame(self.to_list())

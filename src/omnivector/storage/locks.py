@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
-from .errors import CommitConflictError
+from omnivector.core.errors import CommitConflictError
 
 try:
     import fcntl
