@@ -15,9 +15,9 @@ EXPECTED = {
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "ForkedProcessError",
-    "HashingEmbedder",
     "Hit",
     "IndexBuild",
     "IndexBuildCancelledError",
@@ -38,7 +38,6 @@ EXPECTED = {
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",
@@ -54,6 +53,7 @@ EXPECTED = {
     "WriteResult",
     "__version__",
     "connect",
+    "embeddings",
 }
 
 

@@ -11,10 +11,13 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+from omnivector import embeddings
 from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
     DuplicateIdError,
+    EmbeddingError,
+    EmbeddingUnavailableError,
     ForkedProcessError,
     IndexBuildCancelledError,
     IndexBuildError,
@@ -36,7 +39,6 @@ from omnivector.core.fusion import RRF, Weighted
 from omnivector.core.layout import StorageOptions
 from omnivector.core.results import Hit, SearchResults
 from omnivector.distributed.engine import RayEngine
-from omnivector.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from omnivector.indexing.builds import IndexBuild, IndexBuildConfig, IndexInfo
 from omnivector.maintenance.compaction import (
     CleanupResult,
@@ -62,9 +64,9 @@ __all__ = [
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "ForkedProcessError",
-    "HashingEmbedder",
     "Hit",
     "IndexBuild",
     "IndexBuildCancelledError",
@@ -86,7 +88,6 @@ __all__ = [
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",
@@ -102,4 +103,5 @@ __all__ = [
     "WriteResult",
     "__version__",
     "connect",
+    "embeddings",
 ]

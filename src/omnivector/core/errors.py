@@ -15,6 +15,8 @@ __all__ = [
     "CommitConflictError",
     "DimensionMismatchError",
     "DuplicateIdError",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "ForkedProcessError",
     "IndexBuildCancelledError",
     "IndexBuildError",
@@ -114,6 +116,15 @@ class CommitConflictError(OmnivectorError):
 
 class MissingDependencyError(OmnivectorError, ImportError):
     """An optional feature needs a package that is not installed (the message says which)."""
+
+
+class EmbeddingError(OmnivectorError, RuntimeError):
+    """An embedding function failed (a server error or timeout); nothing was written."""
+
+
+class EmbeddingUnavailableError(EmbeddingError):
+    """The table's embedding function cannot be rebuilt in this process (a package is
+    missing, or it was a Python callable); pass it: ``store.table(name, embedding=fn)``."""
 
 
 class StorageError(OmnivectorError, OSError):

@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -599,7 +599,7 @@ def _record_fields(table: Table, dataset: lance.LanceDataset) -> None:
         if f.name not in RESERVED_COLUMNS and str(f.type) in by_type
     }
     old = TableSpec.from_schema(dataset.schema)
-    spec = TableSpec(old.dimension, old.metric, fields, old.storage)
+    spec = replace(old, fields=fields)
     with lance_errors(f"recording the schema of {table.name!r}"):
         dataset.update_schema_metadata({SPEC_METADATA_KEY.decode(): spec.to_json()})
     table.spec = spec
@@ -658,12 +658,16 @@ class AutoMaintainer:
         self._pending.put(name)
 
     def forget(self, name: str) -> None:
-        with self._lock:
+        """Drop ``name`` (it is being dropped): its queued look is skipped, and a run in
+        progress ends before this returns, so it cannot reopen the table afterwards."""
+        with self._idle:
             self._queued.discard(name)
             self._thorough.discard(name)
             self._touched.discard(name)
             self._followups.pop(name, None)
             self._last_run.pop(name, None)
+            if threading.current_thread() is not self._thread:
+                self._idle.wait_for(lambda: self._running != name)
 
     def pin(self, name: str, dataset: lance.LanceDataset) -> None:
         with self._lock:
@@ -720,6 +724,8 @@ class AutoMaintainer:
                 if self._stopped():
                     return
             with self._lock:
+                if name not in self._queued:  # forgotten meanwhile: the table was dropped
+                    continue
                 self._queued.discard(name)
                 thorough = name in self._thorough
                 self._thorough.discard(name)
