@@ -19,6 +19,7 @@ EXPECTED = {
     "EmbeddingUnavailableError",
     "ForkedProcessError",
     "Hit",
+    "ImportResult",
     "IndexBuild",
     "IndexBuildCancelledError",
     "IndexBuildConfig",

@@ -130,7 +130,7 @@ def test_stores_and_tables_pickle_as_their_path_and_options(tmp_path: Path) -> N
         )
         assert store_copy is not store and table_copy._store is store_copy
         assert store_copy.path == store.path and store_copy.metric == "l2"
-        assert store_copy.maintainer.config == config
+        assert store_copy._maintainer.config == config
         assert table_copy.count() == 2 and view_copy.count() == 1 and view_copy.read_only
         table_copy.add([{"id": "c", "vector": [3.0] * DIM}])
         assert table.count() == 3

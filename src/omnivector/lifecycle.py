@@ -24,22 +24,31 @@ from __future__ import annotations
 import atexit
 import os
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from omnivector.core.errors import ForkedProcessError
 from omnivector.storage.locks import forget_inherited_locks
 
-if TYPE_CHECKING:
-    from omnivector.store import VectorStore
+
+class Owner(Protocol):
+    """A store, as far as these hooks are concerned."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def _stop_background(self) -> None: ...
+
+    def _after_fork_in_child(self) -> None: ...
+
 
 __all__ = ["check_process", "forked", "register"]
 
-_stores: weakref.WeakSet[VectorStore] = weakref.WeakSet()
+_stores: weakref.WeakSet[Owner] = weakref.WeakSet()
 _lance_started = False  # a store was opened in this process (or in the one it forked from)
 _forked_from: int | None = None  # the parent's pid, when forked after Lance ran there
 
 
-def register(store: VectorStore) -> None:
+def register(store: Owner) -> None:
     """Have ``store``'s background work stopped at exit and after ``fork``."""
     global _lance_started
     _lance_started = True
@@ -71,7 +80,7 @@ def _stop_all() -> None:
             continue
         while True:
             try:
-                store.stop_background()
+                store._stop_background()
                 break
             except KeyboardInterrupt:
                 continue  # a thread still inside Lance must return before finalization
@@ -84,7 +93,7 @@ def _after_fork_in_child() -> None:
         return
     _forked_from = os.getppid()
     for store in list(_stores):
-        store.after_fork_in_child()
+        store._after_fork_in_child()
 
 
 atexit.register(_stop_all)
