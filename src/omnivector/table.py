@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -46,6 +46,13 @@ from omnivector.resident.graphs import ResidentGraphs
 from omnivector.storage.context import TableContext
 from omnivector.storage.datasets import Dataset
 
+
+class _Opener(Protocol):
+    """What a table is opened again from when unpickled: its store."""
+
+    def table(self, name: str) -> Table: ...
+
+
 __all__ = ["Table"]
 
 
@@ -63,13 +70,23 @@ class Table(TableCompat):
         resident: ResidentGraphs | None,
         embedding: EmbeddingFunction | None,
         functions: EmbeddingFunctions,
+        store: _Opener | None = None,
     ) -> None:
         self._ctx = context
+        self._store = store  # what a pickled table is opened again from
         self._builder = builder
         self._resident = resident
         self._embedding = embedding
         self._functions = functions
         self.name = context.name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a child process (multiprocessing's spawn or forkserver) opens the table afresh
+        if self._store is None:
+            raise TypeError(f"table {self.name!r} was not opened from a VectorStore")
+        view = self._ctx.view
+        version = int(view.version) if view is not None else None
+        return (_reopen_table, (self._store, self.name, version))
 
     def __repr__(self) -> str:
         view = self._ctx.view
@@ -460,6 +477,7 @@ class Table(TableCompat):
             resident=self._resident,
             embedding=self._embedding,
             functions=self._functions,
+            store=self._store,
         )
 
     def restore(self, version: int | str) -> WriteResult:
@@ -510,3 +528,9 @@ def _ray_engine(engine: object, background: bool) -> RayEngine | None:
             "runs on the Ray cluster and blocks: drop one of them"
         )
     return resolved
+
+
+def _reopen_table(store: _Opener, name: str, version: int | None) -> Table:
+    """Unpickle a table: open it again in the unpickled store (at its version, for a view)."""
+    table = store.table(name)
+    return table if version is None else table.checkout(version)
