@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,14 +36,12 @@ from omnivector.indexing.auto import auto_index
 from omnivector.indexing.builds import IndexBuild, IndexBuilder
 from omnivector.indexing.catalog import IndexInfo, drop_index, list_indexes
 from omnivector.indexing.planning import plan_fts_index, plan_scalar_index, plan_vector_index
-from omnivector.maintenance import compaction, stats
-from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
-from omnivector.maintenance.stats import TableHealth, TableStats
-from omnivector.operations import evolution, files, reads, search, versions, writes
-from omnivector.operations.versions import VersionInfo
+from omnivector.maintenance import compaction
+from omnivector.operations import files, reads, search, versions, writes
 from omnivector.resident.graphs import ResidentGraphs
 from omnivector.storage.context import TableContext
 from omnivector.storage.datasets import Dataset
+from omnivector.upkeep import TableUpkeep
 
 
 class _Opener(Protocol):
@@ -56,7 +53,7 @@ class _Opener(Protocol):
 __all__ = ["Table"]
 
 
-class Table(TableCompat):
+class Table(TableUpkeep, TableCompat):
     """One table of documents in a :class:`~omnivector.VectorStore`.
 
     Obtain it with ``store.create_table(...)`` or ``store.table(name)``.
@@ -418,52 +415,7 @@ class Table(TableCompat):
         self._ctx.check_writable()
         compaction.optimize_indexes(self._ctx)
 
-    # -- maintenance, versions, schema ----------------------------------------------------
-
-    def compact(self, *, engine: Engine = "local", **options: Any) -> CompactionResult:
-        """Merge small fragments and purge deleted rows (serialized with index builds).
-
-        ``engine="ray"`` runs the rewrites as Ray tasks through lance-ray.
-        """
-        self._ctx.check_writable()
-        ray_engine = distributed.resolve_engine(engine)
-        if ray_engine is not None:
-            return distributed.compact(self._ctx, ray_engine, **options)
-        return compaction.compact(self._ctx, **options)
-
-    def cleanup(
-        self, *, older_than: timedelta | float | None = None, keep_versions: int | None = None
-    ) -> CleanupResult:
-        """Remove old versions' files (tagged versions are kept)."""
-        self._ctx.check_writable()
-        return compaction.cleanup(self._ctx, older_than=older_than, keep_versions=keep_versions)
-
-    def optimize(self) -> OptimizeResult:
-        """Compact, fold new rows into indexes, and clean up old versions."""
-        self._ctx.check_writable()
-        return compaction.optimize(self._ctx)
-
-    def stats(self) -> TableStats:
-        """Rows, bytes on disk (total, per column, per row), fragments, versions, indexes."""
-        return stats.stats(self._ctx)
-
-    def health(self) -> TableHealth:
-        """Fragmentation, deleted rows, old versions and unindexed rows, with advice."""
-        return stats.health(self._ctx)
-
-    def versions(self) -> list[VersionInfo]:
-        return versions.versions(self._ctx)
-
-    def tags(self) -> dict[str, int]:
-        return versions.tags(self._ctx)
-
-    def tag(self, name: str, version: int | None = None) -> None:
-        self._ctx.check_writable()
-        versions.tag(self._ctx, name, version)
-
-    def untag(self, name: str) -> None:
-        self._ctx.check_writable()
-        versions.untag(self._ctx, name)
+    # -- versions ---------------------------------------------------------------------------
 
     def checkout(self, version: int | str) -> Table:
         """A read-only view of an older version or tag: searches work, writes raise."""
@@ -479,26 +431,6 @@ class Table(TableCompat):
             functions=self._functions,
             store=self._store,
         )
-
-    def restore(self, version: int | str) -> WriteResult:
-        """Make an older version (or tag) the latest version again."""
-        self._ctx.check_writable()
-        return versions.restore(self._ctx, version)
-
-    def add_columns(self, columns: Mapping[str, str], *, expressions: bool = False) -> None:
-        """Add declared fields: ``{"name": "type"}``, or SQL expressions when ``expressions``."""
-        self._ctx.check_writable()
-        evolution.add_columns(self._ctx, columns, expressions=expressions)
-
-    def alter_columns(self, *alterations: Mapping[str, Any]) -> None:
-        """Rename, cast or change nullability of declared fields."""
-        self._ctx.check_writable()
-        evolution.alter_columns(self._ctx, list(alterations))
-
-    def drop_columns(self, columns: Sequence[str]) -> None:
-        """Remove declared fields."""
-        self._ctx.check_writable()
-        evolution.drop_columns(self._ctx, list(columns))
 
     # -- internals --------------------------------------------------------------------------
 
