@@ -24,6 +24,7 @@ EXPECTED = {
     "IndexBuildError",
     "IndexInfo",
     "IndexNotFoundError",
+    "IndexSkipped",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidNameError",

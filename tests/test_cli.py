@@ -312,7 +312,7 @@ def test_index_status_and_wait_see_another_holder_of_the_lock(
     store_path: Path, opened: ov.VectorStore
 ) -> None:
     lock = opened.location.lock_path("docs", "maintenance")
-    with opened.lock(lock, timeout=5, what="maintenance"):  # as a build in another process would
+    with opened._lock(lock, timeout=5, what="maintenance"):  # as a build in another process would
         [status] = cli_json("--store", store_path, "index", "status", "docs")
         assert status["busy"] is True
         waited = cli("--store", store_path, "index", "wait", "docs", "--timeout", "0.3")

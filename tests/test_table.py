@@ -217,6 +217,18 @@ def test_a_non_finite_value_is_found_among_rows_whose_sums_overflow(
     assert table.add([{"id": f"r{i}", "vector": v} for i, v in enumerate(vectors)]).inserted == 6
 
 
+def test_zero_vectors_are_refused_in_cosine_tables(tmp_path: Path) -> None:
+    rows = [{"id": "a", "vector": [1.0] * DIM}, {"id": "zero", "vector": [0.0] * DIM}]
+    with ov.VectorStore(tmp_path, dimension=DIM) as store:
+        cosine = store.create_table("cosine")
+        for write in (cosine.add, cosine.upsert):
+            with pytest.raises(ov.InvalidInputError, match="position 1 is all zeros"):
+                write(rows)
+        assert cosine.count() == 0 and cosine.version == 1 and _data_files(cosine) == set()
+        for metric in ("l2", "dot"):
+            assert store.create_table(metric, metric=metric).add(rows).inserted == 2
+
+
 def test_a_table_that_cannot_be_opened_for_writing_takes_no_rows(
     table: ov.Table, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,7 +328,7 @@ def test_documents_round_trip(
     metadata: dict[str, Any],
     vector: list[float],
 ) -> None:
-    table = store.create_table("rt", exist_ok=True)
+    table = store.create_table("rt", metric="l2", exist_ok=True)  # any finite vector, zeros too
     table.upsert([{"id": doc_id, "text": text, "metadata": metadata, "vector": vector}])
     stored = table.get([doc_id])[0]
     assert stored["id"] == doc_id and stored["text"] == text

@@ -35,7 +35,7 @@ from .errors import (
     VersionNotFoundError,
 )
 from .fusion import RRF, Weighted
-from .indexing import IndexBuild, IndexBuildConfig, IndexInfo
+from .indexing import IndexBuild, IndexBuildConfig, IndexInfo, IndexSkipped
 from .maintenance import (
     CleanupResult,
     CompactionResult,
@@ -70,6 +70,7 @@ __all__ = [
     "IndexBuildError",
     "IndexInfo",
     "IndexNotFoundError",
+    "IndexSkipped",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidNameError",

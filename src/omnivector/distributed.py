@@ -49,7 +49,6 @@ _MAX_ROWS_PER_FILE = 1_048_576
 # Index kinds lance-ray builds in segments, one per worker.
 _SCALAR_KINDS = ("BTREE", "BITMAP", "INVERTED")
 _MAX_SAMPLE_RATE = 256
-_INSTALL_HINT = "pip install 'omni-vector[ray]'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +120,7 @@ def ray_modules(engine: RayEngine) -> tuple[Any, Any]:
         import ray
     except ImportError as exc:
         raise MissingDependencyError(
-            f"engine='ray' needs Ray and lance-ray, which are not installed: {_INSTALL_HINT}"
+            "engine='ray' needs Ray and lance-ray, which are not installed", extra="ray"
         ) from exc
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False}
@@ -268,14 +267,14 @@ def compact(
 
 def write_lock(table: Table) -> Any:
     store = table._store
-    return store.lock(
+    return store._lock(
         store.location.lock_path(table.name, "write"), timeout=_LOCK_TIMEOUT, what="write"
     )
 
 
 def _maintenance(table: Table) -> Any:
     store = table._store
-    return store.lock(
+    return store._lock(
         store.location.lock_path(table.name, "maintenance"),
         timeout=store.builder.config.lock_timeout,
         what="maintenance",

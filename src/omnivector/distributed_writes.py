@@ -152,7 +152,7 @@ def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
         # late may still reference them)
         table._store.location.remove_files(table.name, data_files(written.fragments))
         raise
-    table._store.after_write(table.name)
+    table._store._after_write(table.name)
     return WriteResult(inserted=len(written.ids), version=version)
 
 
@@ -165,7 +165,7 @@ def upsert(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     if not written.fragments:
         return WriteResult(version=table.version)
     updated, version = _commit_upsert(table, written)
-    table._store.after_write(table.name)
+    table._store._after_write(table.name)
     return WriteResult(inserted=len(written.ids) - updated, updated=updated, version=version)
 
 

@@ -104,7 +104,15 @@ class CommitConflictError(OmnivectorError):
 
 
 class MissingDependencyError(OmnivectorError, ImportError):
-    """An optional feature needs a package that is not installed (the message says which)."""
+    """An optional feature needs a package that is not installed.
+
+    ``extra`` names the optional-dependency group that installs it; the message ends with
+    the command (``pip install 'omni-vector[ray]'``).
+    """
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        self.extra = extra
+        super().__init__(f"{message}: pip install 'omni-vector[{extra}]'")
 
 
 class StorageError(OmnivectorError, OSError):
@@ -118,6 +126,11 @@ def is_commit_conflict(exc: BaseException) -> bool:
     """Whether a Lance exception reports a concurrent commit that a retry can resolve."""
     text = str(exc).lower()
     return any(marker in text for marker in _CONFLICT_MARKERS)
+
+
+def storage_error(action: str, exc: BaseException) -> OmnivectorError:
+    """The omnivector error for a failed storage operation, naming the cause."""
+    return StorageError(f"{action} failed: {exc}")
 
 
 def lance_errors(action: str, *, user_sql: bool = False) -> LanceErrors:

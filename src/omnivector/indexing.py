@@ -51,6 +51,7 @@ __all__ = [
     "IndexBuildConfig",
     "IndexInfo",
     "IndexRequest",
+    "IndexSkipped",
 ]
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,21 @@ class IndexInfo:
     size_bytes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class IndexSkipped:
+    """What ``create_index`` returns when it decides not to build: ``reason`` says why.
+
+    It is falsy, so ``if tbl.create_index(): ...`` reads as "an index was built".
+    """
+
+    table: str
+    column: str
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
 # -- planning --------------------------------------------------------------------------------
 
 
@@ -185,8 +201,9 @@ def plan_vector_index(
     metric: str | None,
     replace: bool,
     params: dict[str, Any],
-) -> IndexRequest | None:
-    """Resolve a vector index request; ``None`` when "auto" prefers exact search."""
+) -> IndexRequest | IndexSkipped:
+    """Resolve a vector index request; :class:`IndexSkipped` when "auto" prefers exact
+    search."""
     if metric is not None and metric != spec.metric:
         raise InvalidInputError(
             f"index metric {metric!r} differs from the table's metric {spec.metric!r}; "
@@ -198,7 +215,13 @@ def plan_vector_index(
     chosen = kind.upper()
     if chosen == "AUTO":
         if rows < EXACT_SEARCH_MAX_ROWS:
-            return None
+            return IndexSkipped(
+                table,
+                "vector",
+                f"no vector index built: table {table!r} has {rows} rows, fewer than "
+                f"{EXACT_SEARCH_MAX_ROWS}, where exact search is fast and exact. Pass a kind "
+                "(e.g. kind='IVF_HNSW_SQ') to build one anyway",
+            )
         chosen = AUTO_VECTOR_KIND
     if chosen not in VECTOR_KINDS:
         raise InvalidInputError(
@@ -408,7 +431,7 @@ def drop_index(table: Table, name: str, *, missing_ok: bool) -> None:
         raise IndexNotFoundError(f"table {table.name!r} has no index {name!r}; see tbl.indexes()")
     store = table._store
     with (
-        store.lock(
+        store._lock(
             store.location.lock_path(table.name, "maintenance"), timeout=600, what="maintenance"
         ),
         lance_errors(f"dropping index {name!r}"),
@@ -424,8 +447,8 @@ def auto_index(table: Table, *, background: bool) -> list[IndexBuild | IndexInfo
     present = {tuple(i.columns) for i in _describe(dataset)}
     results: list[IndexBuild | IndexInfo] = []
 
-    def keep(result: IndexBuild | IndexInfo | None) -> None:
-        if result is not None:
+    def keep(result: IndexBuild | IndexInfo | IndexSkipped | None) -> None:
+        if isinstance(result, IndexBuild | IndexInfo):
             results.append(result)
 
     if ("vector",) not in present and dataset.count_rows() >= EXACT_SEARCH_MAX_ROWS:
@@ -445,6 +468,12 @@ def auto_index(table: Table, *, background: bool) -> list[IndexBuild | IndexInfo
 
 
 # -- building --------------------------------------------------------------------------------
+
+
+def skip(skipped: IndexSkipped, *, background: bool) -> IndexBuild | IndexSkipped:
+    """Log why no index is built; the answer ``create_index`` returns for it."""
+    log.info("%s", skipped.reason)
+    return IndexBuild.not_built(skipped) if background else skipped
 
 
 def build_in_process(
@@ -487,7 +516,8 @@ class IndexBuild:
     """A handle on one index build: poll, wait, await, cancel, or get a callback.
 
     Works like ``concurrent.futures.Future``: ``result()`` returns the index's
-    :class:`IndexInfo` or raises the build's error (``IndexBuildError``).
+    :class:`IndexInfo` or raises the build's error (``IndexBuildError``). A request the
+    policy answered without building is finished at once; ``skipped`` says why.
     """
 
     def __init__(self, request: IndexRequest) -> None:
@@ -506,12 +536,15 @@ class IndexBuild:
         self._lock = threading.Lock()
         self._cancel_requested = threading.Event()
         self._process: subprocess.Popen[str] | None = None
+        self.skipped: IndexSkipped | None = None
 
     @classmethod
-    def skipped(cls, table: str, reason: str) -> IndexBuild:
-        """A finished handle for a request the policy answered without building."""
-        build = cls(IndexRequest(table, "vector", "NONE", "", {}))
-        build._stage = reason
+    def not_built(cls, skipped: IndexSkipped) -> IndexBuild:
+        """A finished handle for a request the policy answered without building
+        (``build.skipped`` and ``build.progress["stage"]`` say why)."""
+        build = cls(IndexRequest(skipped.table, skipped.column, "NONE", "", {}))
+        build.skipped = skipped
+        build._stage = skipped.reason
         build._finish("succeeded")
         return build
 
@@ -644,11 +677,7 @@ class IndexBuilder:
         self._builds: list[IndexBuild] = []
         self._lock = threading.Lock()
 
-    def run(
-        self, request: IndexRequest | None, *, background: bool
-    ) -> IndexBuild | IndexInfo | None:
-        if request is None:
-            return IndexBuild.skipped("", "exact search") if background else None
+    def run(self, request: IndexRequest, *, background: bool) -> IndexBuild | IndexInfo | None:
         if not background:
             with self._maintenance_lock(request.table, None):
                 self._build_here(request, None)

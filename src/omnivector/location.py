@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from .errors import InvalidInputError, StorageError
+from .errors import InvalidInputError, StorageError, storage_error
 from .schema import check_table_name
 
 __all__ = ["StoreLocation", "data_files"]
@@ -46,7 +46,7 @@ class StoreLocation:
             path = Path(text.removeprefix("file://")).expanduser()
             if path.exists() and not path.is_dir():
                 raise InvalidInputError(f"{path} exists and is not a directory; pick a directory")
-            path.mkdir(parents=True, exist_ok=True)
+            # created by the first write (Lance makes a table's directories), never by reads
             self.root = str(path.resolve())
             self._fs: pafs.FileSystem = pafs.LocalFileSystem()
             self._fs_root = self.root
@@ -56,7 +56,7 @@ class StoreLocation:
             self._fs, self._fs_root = _remote_filesystem(self.root, self.storage_options)
             digest = hashlib.sha256(self.root.encode()).hexdigest()[:16]
             self.lock_dir = Path.home() / ".cache" / "omnivector" / "locks" / digest
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_dir_made = False
 
     def table_uri(self, name: str) -> str:
         check_table_name(name)
@@ -66,7 +66,15 @@ class StoreLocation:
         return uri
 
     def lock_path(self, name: str, purpose: str) -> str:
+        """The lock file of table ``name`` for ``purpose``; its directory is made on first
+        use (locks are taken by writes, so a store only read stays untouched)."""
         check_table_name(name)
+        if not self._lock_dir_made:
+            try:
+                self.lock_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error(f"creating the lock directory {self.lock_dir}", exc) from exc
+            self._lock_dir_made = True
         return str(self.lock_dir / f"{name}.{purpose}.lock")
 
     def exists(self, name: str) -> bool:

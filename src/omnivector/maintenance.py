@@ -16,7 +16,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import lance
@@ -133,6 +133,8 @@ class OptimizeResult:
 
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
+    """One version of a table; ``timestamp`` is its commit time, timezone-aware (UTC)."""
+
     version: int
     timestamp: datetime
     operation: str | None
@@ -174,7 +176,7 @@ class TableHealth:
 
 def _maintenance_lock(table: Table, timeout: float = _LOCK_TIMEOUT) -> Any:
     store = table._store
-    return store.lock(
+    return store._lock(
         store.location.lock_path(table.name, "maintenance"), timeout=timeout, what="maintenance"
     )
 
@@ -198,7 +200,7 @@ def _compact_locked(
     # (the rewrite of small fragments takes milliseconds).
     store = table._store
     write_lock = store.location.lock_path(table.name, "write")
-    with store.lock(write_lock, timeout=_LOCK_TIMEOUT, what="write"):
+    with store._lock(write_lock, timeout=_LOCK_TIMEOUT, what="write"):
         dataset = table.writable_dataset()
         with lance_errors(f"compacting {table.name!r}"):
             metrics = dataset.optimize.compact_files(
@@ -426,7 +428,10 @@ def _versions(dataset: lance.LanceDataset) -> list[VersionInfo]:
 
 
 def _as_datetime(value: datetime | int) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromtimestamp(value)
+    """A version's commit time, timezone-aware in UTC (pylance gives naive local time)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _operation(dataset: lance.LanceDataset, version: int) -> str | None:
@@ -725,7 +730,7 @@ class AutoMaintainer:
             return False
         lock = store.location.lock_path(name, "maintenance")
         try:
-            with store.lock(lock, timeout=0.0, what="maintenance"):
+            with store._lock(lock, timeout=0.0, what="maintenance"):
                 if needs_compaction:
                     _compact_locked(
                         table,

@@ -17,6 +17,8 @@ from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
+from .errors import MissingDependencyError
+
 __all__ = ["Hit", "PendingHits", "SearchResults", "distances_and_scores"]
 
 
@@ -31,7 +33,7 @@ class Hit:
     vector_rank: int | None = None
     text_rank: int | None = None
     text: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     vector: list[float] | None = None
 
@@ -124,17 +126,16 @@ class SearchResults(Sequence[Hit]):
         import json
 
         for row in rows:
-            row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, default=str)
+            if row["metadata"] is not None:
+                row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, default=str)
         return pa.Table.from_pylist(rows)
 
     def to_pandas(self) -> Any:
         """Hits as a pandas DataFrame (needs pandas installed)."""
         try:
             import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            from .errors import InvalidInputError
-
-            raise InvalidInputError("to_pandas() needs pandas: pip install pandas") from exc
+        except ImportError as exc:
+            raise MissingDependencyError("to_pandas() needs pandas", extra="pandas") from exc
         return pd.DataFrame(self.to_list())
 
 

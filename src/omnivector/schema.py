@@ -208,7 +208,7 @@ class TableSpec:
         batches = [self._batch_to_arrow(b, schema) for b in iter_arrow_batches(data)]
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         if not defer_checks:
-            check_rows(table)
+            check_rows(table, metric=self.metric)
         return table
 
     def _batch_to_arrow(self, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -424,9 +424,12 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
         return np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
 
 
-def check_rows(table: pa.Table, hashes: SortedIdHashes | None = None) -> None:
+def check_rows(
+    table: pa.Table, hashes: SortedIdHashes | None = None, *, metric: str = "l2"
+) -> None:
     """The checks of converted rows that read every value: no id repeated in the batch, and
-    only finite vectors (values too large for the stored float type are infinite).
+    only finite vectors (values too large for the stored float type are infinite), none of
+    them all zeros in a cosine table (a zero vector has no direction to compare).
 
     ``hashes``: those of the table's ids, when the caller already has them.
     """
@@ -441,6 +444,14 @@ def check_rows(table: pa.Table, hashes: SortedIdHashes | None = None) -> None:
                 f"vector at position {start + bad} contains NaN or infinity (or a value too "
                 f"large for {matrix.dtype} storage); vectors must be finite"
             )
+        if metric == "cosine":
+            zero = _first_zero_row(matrix)
+            if zero is not None:
+                raise InvalidInputError(
+                    f"vector at position {start + zero} is all zeros, which has no cosine "
+                    "similarity to anything; leave the document out or give it a non-zero "
+                    "vector (or use metric='l2' or 'dot')"
+                )
         start += len(chunk)
 
 
@@ -456,7 +467,15 @@ def _first_non_finite_row(matrix: np.ndarray) -> int | None:
     return int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
 
 
-def query_vector(value: object, dimension: int) -> np.ndarray:
+def _first_zero_row(matrix: np.ndarray) -> int | None:
+    """The first row whose values are all zero, if any."""
+    nonzero = matrix.any(axis=1)
+    if nonzero.all():
+        return None
+    return int(np.flatnonzero(~nonzero)[0])
+
+
+def query_vector(value: object, dimension: int, metric: str = "l2") -> np.ndarray:
     """Validate a query vector and return it as float32."""
     # the common case, checked first: conversion and its checks cost more than a search
     if type(value) is np.ndarray and value.dtype == np.float32 and value.ndim == 1:
@@ -469,6 +488,11 @@ def query_vector(value: object, dimension: int) -> np.ndarray:
         )
     if not np.isfinite(array).all():
         raise InvalidInputError("the query vector contains NaN or infinity")
+    if metric == "cosine" and not array.any():
+        raise InvalidInputError(
+            "the query vector is all zeros, which has no cosine similarity to anything; "
+            "query with a non-zero vector"
+        )
     return array
 
 

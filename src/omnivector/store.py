@@ -103,7 +103,7 @@ class VectorStore:
     def closed(self) -> bool:
         return self._closed
 
-    def check_open(self) -> None:
+    def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError(f"the store at {self.path} is closed; open a new VectorStore")
 
@@ -144,7 +144,7 @@ class VectorStore:
         data: Any = None,
     ) -> Table:
         """Create a table (``exist_ok=True`` returns an existing, compatible one)."""
-        self.check_open()
+        self._check_open()
         check_table_name(name)
         dim = dimension if dimension is not None else self.dimension
         if dim is None:
@@ -205,11 +205,11 @@ class VectorStore:
         return self.table(name)
 
     def table_names(self) -> list[str]:
-        self.check_open()
+        self._check_open()
         return self.location.table_names()
 
     def __contains__(self, name: object) -> bool:
-        self.check_open()
+        self._check_open()
         try:
             return isinstance(name, str) and self.location.exists(check_table_name(name))
         except InvalidInputError:
@@ -220,7 +220,7 @@ class VectorStore:
 
     def drop_table(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete a table and its files (running builds on it are cancelled first)."""
-        self.check_open()
+        self._check_open()
         check_table_name(name)
         if not self.location.exists(name):
             if missing_ok:
@@ -236,7 +236,7 @@ class VectorStore:
 
     def open_dataset(self, name: str) -> lance.LanceDataset:
         """The cached, up-to-date dataset of ``name`` (the pool's single entry point)."""
-        self.check_open()
+        self._check_open()
         check_table_name(name)
         return self.cache.get(name)
 
@@ -278,8 +278,7 @@ class VectorStore:
             result = tbl.create_fts_index(column, background=True, **params)
         else:
             result = tbl.create_scalar_index(column, kind=kind, background=True, **params)
-        if not isinstance(result, IndexBuild):
-            return IndexBuild.skipped(table, "exact search is faster than an index at this size")
+        assert isinstance(result, IndexBuild)  # background=True always returns a handle
         return result
 
     def index_builds(self) -> list[IndexBuild]:
@@ -297,19 +296,19 @@ class VectorStore:
         go at once. Returns False if it was still held after ``timeout`` seconds (``0``
         just checks).
         """
-        self.check_open()
+        self._check_open()
         path = self.location.lock_path(check_table_name(table), "maintenance")
         limit = math.inf if timeout is None else max(float(timeout), 0.0)
         try:
-            with self.lock(path, timeout=limit, what="maintenance"):
+            with self._lock(path, timeout=limit, what="maintenance"):
                 return True
         except CommitConflictError:
             return False
 
-    def lock(self, path: str, *, timeout: float, what: str) -> AbstractContextManager[None]:
+    def _lock(self, path: str, *, timeout: float, what: str) -> AbstractContextManager[None]:
         return table_lock(path, timeout=timeout, what=what)
 
-    def after_write(self, name: str) -> None:
+    def _after_write(self, name: str) -> None:
         self.maintainer.notify(name)
 
     # -- the original Omni-Vector API -----------------------------------------------------

@@ -141,7 +141,7 @@ class Table:
         """The current Lance dataset handle (a checked-out view stays at its version)."""
         if self._view is not None:
             return self._view
-        self._store.check_open()  # the name was checked when this Table was made
+        self._store._check_open()  # the name was checked when this Table was made
         return self._store.cache.get(self.name)
 
     def writable_dataset(self) -> lance.LanceDataset:
@@ -181,7 +181,7 @@ class Table:
             try:
                 ids = table.column("id")
                 hashes = SortedIdHashes.of(ids)
-                check_rows(table, hashes)
+                check_rows(table, hashes, metric=self.spec.metric)
                 check = check_new_ids(digests, self.name, dataset, ids, hashes)
             except BaseException:
                 self._drop_files(writing)
@@ -204,7 +204,7 @@ class Table:
             return WriteResult(inserted=table.num_rows, version=int(written.version))
 
         result = self._write(commit)
-        self._store.after_write(self.name)
+        self._store._after_write(self.name)
         return result
 
     def upsert(self, data: Any, *, engine: Engine = "local") -> WriteResult:
@@ -238,7 +238,7 @@ class Table:
             )
 
         result = self._write(commit)
-        self._store.after_write(self.name)
+        self._store._after_write(self.name)
         return result
 
     def delete(
@@ -276,7 +276,7 @@ class Table:
             return WriteResult(deleted=deleted, version=int(dataset.version))
 
         result = self._write(commit)
-        self._store.after_write(self.name)
+        self._store._after_write(self.name)
         return result
 
     # -- reads ----------------------------------------------------------------------------
@@ -370,7 +370,7 @@ class Table:
         vector_query = text_query = None
         if vector is not None:
             vector_query = VectorQuery(
-                vector=query_vector(vector, self.spec.dimension),
+                vector=query_vector(vector, self.spec.dimension, self.spec.metric),
                 k=limit,
                 nprobes=nprobes,
                 ef=ef,
@@ -483,13 +483,15 @@ class Table:
         replace: bool = True,
         engine: Engine = "local",
         **params: Any,
-    ) -> indexing.IndexBuild | indexing.IndexInfo | None:
+    ) -> indexing.IndexBuild | indexing.IndexInfo | indexing.IndexSkipped | None:
         """Build a vector index (``kind``: IVF_* / IVF_HNSW_* / "auto").
 
         Blocks and returns the index's info, or with ``background=True`` returns an
-        :class:`~omnivector.IndexBuild` at once. "auto" returns ``None`` when the table is
-        small enough that exact search is the better choice. ``engine="ray"`` builds it with
-        Ray workers through lance-ray (blocking).
+        :class:`~omnivector.IndexBuild` at once. "auto" builds nothing when the table is
+        small enough that exact search is the better choice: it returns an
+        :class:`~omnivector.IndexSkipped` (a finished ``IndexBuild`` in the background)
+        whose ``reason`` says so, and logs it. ``engine="ray"`` builds it with Ray workers
+        through lance-ray (blocking).
         """
         self._check_writable()
         ray_engine = _ray_engine(engine, background)
@@ -502,8 +504,10 @@ class Table:
             replace=replace,
             params=params,
         )
+        if isinstance(request, indexing.IndexSkipped):
+            return indexing.skip(request, background=background)
         if ray_engine is not None:
-            return distributed.build_index(self, request, ray_engine) if request else None
+            return distributed.build_index(self, request, ray_engine)
         return self._store.builder.run(request, background=background)
 
     def create_scalar_index(
@@ -670,7 +674,7 @@ class Table:
                 f"table {self.name!r} is checked out at version {self._view.version} "
                 "(read-only); use store.table(name) to write, or restore() this version"
             )
-        self._store.check_open()
+        self._store._check_open()
 
     def _prepare(self, data: Any, *, defer_checks: bool = False) -> pa.Table:
         self._check_writable()
@@ -690,7 +694,7 @@ class Table:
         delay = 0.02
         for attempt in range(_COMMIT_RETRIES):
             try:
-                with self._store.lock(lock, timeout=_WRITE_LOCK_TIMEOUT, what="write"):
+                with self._store._lock(lock, timeout=_WRITE_LOCK_TIMEOUT, what="write"):
                     return commit()
             except CommitConflictError as exc:
                 if attempt == _COMMIT_RETRIES - 1:
