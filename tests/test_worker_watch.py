@@ -34,12 +34,17 @@ def _python(code: str) -> subprocess.Popen[str]:
 
 
 def test_cpu_seconds_grow_with_work() -> None:
-    busy = _python("import time\nend = time.time() + 1.5\nwhile time.time() < end: pass")
+    # The child spins until it has used 1.5 s of CPU, so the test holds on a loaded machine.
+    busy = _python("import time\nwhile time.process_time() < 1.5: pass")
     try:
         time.sleep(0.2)
         before = cpu_seconds(busy.pid)
-        time.sleep(0.8)
-        after = cpu_seconds(busy.pid)
+        after = before
+        deadline = time.monotonic() + 30
+        while after is not None and before is not None and after - before <= 0.3:
+            assert time.monotonic() < deadline, "the busy child's CPU time did not grow"
+            time.sleep(0.1)
+            after = cpu_seconds(busy.pid)
         assert before is not None and after is not None and after - before > 0.3
     finally:
         busy.wait()
