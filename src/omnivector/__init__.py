@@ -11,6 +11,7 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+from . import lance_logs  # noqa: F401  (first: routes Lance's logs as Lance loads)
 from .cache import CacheInfo, DatasetCacheConfig
 from .distributed import RayEngine
 from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder

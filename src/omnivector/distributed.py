@@ -35,6 +35,8 @@ from .errors import (
     MissingDependencyError,
     OmnivectorError,
     StorageError,
+    lance_message,
+    storage_error,
 )
 from .indexing import IndexInfo, IndexRequest, list_indexes
 from .maintenance import DEFAULT_MAINTENANCE, CompactionResult
@@ -288,7 +290,7 @@ def _build_errors(action: str) -> Iterator[None]:
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise IndexBuildError(f"{action} failed: {exc}") from exc
+        raise IndexBuildError(f"{action} failed: {lance_message(exc)}") from exc
 
 
 @contextmanager
@@ -298,4 +300,4 @@ def _storage_errors(action: str) -> Iterator[None]:
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise StorageError(f"{action} failed: {exc}") from exc
+        raise storage_error(action, exc) from exc

@@ -21,8 +21,8 @@ from .errors import (
     DuplicateIdError,
     InvalidInputError,
     OmnivectorError,
-    StorageError,
     lance_errors,
+    storage_error,
 )
 from .filters import ids_filter
 from .location import data_files
@@ -196,7 +196,7 @@ def _write_blocks(table: Table, data: Any, engine: RayEngine, *, new_ids_only: b
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise StorageError(f"the distributed write to {table.name!r} failed: {exc}") from exc
+        raise storage_error(f"the distributed write to {table.name!r}", exc) from exc
     fragments = [
         pickle.loads(raw) for row in results.column("fragments").to_pylist() for raw in row
     ]

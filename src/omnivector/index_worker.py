@@ -14,6 +14,7 @@ import sys
 
 import lance
 
+from .errors import lance_message
 from .indexing import IndexRequest, build_in_process
 
 
@@ -30,7 +31,8 @@ def main() -> int:
         dataset = lance.dataset(job["uri"], storage_options=job.get("storage_options") or None)
         build_in_process(dataset, request, report if job.get("progress", True) else None)
     except Exception as exc:
-        print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}), flush=True)
+        message = f"{type(exc).__name__}: {lance_message(exc)}"
+        print(json.dumps({"event": "error", "message": message}), flush=True)
         return 1
     print(json.dumps({"event": "done"}), flush=True)
     return 0

@@ -35,6 +35,7 @@ from .errors import (
     InvalidInputError,
     OmnivectorError,
     lance_errors,
+    lance_message,
 )
 from .locks import LockCancelledError, table_lock
 from .worker_watch import StallWatch
@@ -761,7 +762,7 @@ class IndexBuilder:
                 if isinstance(exc, IndexBuildError)
                 else IndexBuildError(
                     f"building {request.kind} index on {request.table!r}.{request.column} "
-                    f"failed: {exc}"
+                    f"failed: {lance_message(exc)}"
                 )
             )
             if error is not exc:
@@ -779,7 +780,8 @@ class IndexBuilder:
             raise
         except Exception as exc:
             raise IndexBuildError(
-                f"building {request.kind} index on {request.table!r}.{request.column} failed: {exc}"
+                f"building {request.kind} index on {request.table!r}.{request.column} failed: "
+                f"{lance_message(exc)}"
             ) from exc
         self._store.cache.put(request.table, dataset)
 
