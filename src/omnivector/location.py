@@ -19,10 +19,10 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from .errors import InvalidInputError, StorageError, storage_error
+from .errors import InvalidInputError, storage_error
 from .schema import check_table_name
 
-__all__ = ["StoreLocation", "data_files"]
+__all__ = ["StoreLocation", "data_files", "deletion_read_version", "fragment_files"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,17 @@ class StoreLocation:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StorageError(f"could not remove table {name!r}: {exc}") from exc
+            raise storage_error(f"removing table {name!r}", exc) from exc
+
+    def list_files(self, name: str, folder: str) -> list[str]:
+        """The files in ``folder`` of table ``name``, relative to the table's directory."""
+        uri = self.table_uri(name)
+        selector = pafs.FileSelector(self._fs_path(f"{uri}/{folder}"), allow_not_found=True)
+        return [
+            f"{folder}/{info.base_name}"
+            for info in self._fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        ]
 
     def remove_files(self, name: str, paths: list[str]) -> None:
         """Delete files inside table ``name`` given relative to its directory (best effort:
@@ -137,6 +147,24 @@ class StoreLocation:
 def data_files(fragments: Iterable[Any]) -> list[str]:
     """The data files of Lance fragments, relative to their table's directory."""
     return [f"data/{file.path}" for fragment in fragments for file in fragment.files]
+
+
+def fragment_files(fragments: Iterable[Any]) -> set[str]:
+    """The data and deletion files of Lance fragments (``FragmentMetadata``), relative to
+    their table's directory."""
+    files: set[str] = set()
+    for fragment in fragments:
+        files.update(f"data/{file.path}" for file in fragment.files)
+        if fragment.deletion_file is not None:
+            files.add(fragment.deletion_file.path(fragment.id))
+    return files
+
+
+def deletion_read_version(path: str) -> int | None:
+    """The version a deletion file's write read from: Lance names them
+    ``_deletions/<fragment>-<read version>-<random>.<ext>``."""
+    parts = path.rsplit("/", 1)[-1].split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def _remote_filesystem(root: str, options: dict[str, str]) -> tuple[pafs.FileSystem, str]:

@@ -26,6 +26,7 @@ import pyarrow.fs as pafs
 from .errors import (
     CommitConflictError,
     InvalidInputError,
+    OmnivectorError,
     SchemaError,
     StorageError,
     VersionNotFoundError,
@@ -674,6 +675,12 @@ class AutoMaintainer:
                 self._queued.discard(name)
             try:
                 self.maintain(name)
+            except OmnivectorError as exc:  # a full disk, read-only storage: said in one line
+                log.warning(
+                    "auto-maintenance of %s failed; it will be retried after the next write: %s",
+                    name,
+                    exc,
+                )
             except Exception:
                 log.warning(
                     "auto-maintenance of %s failed; it will be retried after the next write",

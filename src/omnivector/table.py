@@ -9,6 +9,7 @@ and processes.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -27,6 +28,7 @@ from .errors import (
     CommitConflictError,
     DuplicateIdError,
     InvalidInputError,
+    OmnivectorError,
     ReadOnlyError,
     is_commit_conflict,
     lance_errors,
@@ -34,7 +36,7 @@ from .errors import (
 from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
 from .fusion import RRF, Fusion
 from .id_hashing import SortedIdHashes
-from .location import data_files
+from .location import data_files, deletion_read_version, fragment_files
 from .results import SearchResults
 from .schema import TableSpec, check_rows, query_vector, rows_from_arrow
 from .search import (
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["Table", "WriteResult"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _ID_CHUNK = 512
 _COMMIT_RETRIES = 8
@@ -196,9 +200,7 @@ class Table:
                     f"{sorted(taken)[:5]}; nothing was written. Use upsert() to replace them",
                     sorted(taken),
                 )
-            with lance_errors(f"adding to {self.name!r}"):
-                # the new handle shares the dataset's session, the store's
-                written = lance.LanceDataset.commit(dataset, transaction)
+            written = self._commit(dataset, transaction, f"adding to {self.name!r}")
             record_append(digests, self.name, check, written)
             self._store.cache.put(self.name, written)
             return WriteResult(inserted=table.num_rows, version=int(written.version))
@@ -223,18 +225,24 @@ class Table:
 
         def commit() -> WriteResult:
             dataset = self.writable_dataset()
-            with lance_errors(f"upserting into {self.name!r}"):
-                stats = (
-                    dataset.merge_insert("id")
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(_reader(table))
-                )
-            self._store.cache.put(self.name, dataset)
+            action = f"upserting into {self.name!r}"
+            try:
+                with lance_errors(action):
+                    transaction, stats = (
+                        dataset.merge_insert("id")
+                        .when_matched_update_all()
+                        .when_not_matched_insert_all()
+                        .execute_uncommitted(_reader(table))
+                    )
+            except OmnivectorError:
+                self._drop_deletions(int(dataset.version))
+                raise
+            written = self._commit(dataset, transaction, action)
+            self._store.cache.put(self.name, written)
             return WriteResult(
                 inserted=int(stats["num_inserted_rows"]),
                 updated=int(stats["num_updated_rows"]),
-                version=int(dataset.version),
+                version=int(written.version),
             )
 
         result = self._write(commit)
@@ -270,7 +278,11 @@ class Table:
             with lance_errors(f"deleting from {self.name!r}", user_sql=where_sql is not None):
                 for predicate in predicates:
                     before = dataset.count_rows()
-                    dataset.delete(predicate)
+                    try:
+                        dataset.delete(predicate)
+                    except Exception:
+                        self._drop_deletions(int(dataset.version))
+                        raise
                     deleted += before - dataset.count_rows()
             self._store.cache.put(self.name, dataset)
             return WriteResult(deleted=deleted, version=int(dataset.version))
@@ -659,6 +671,56 @@ class Table:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _commit(
+        self, dataset: lance.LanceDataset, transaction: lance.Transaction, action: str
+    ) -> lance.LanceDataset:
+        """Commit ``transaction``, whose files ``dataset`` has written, and return the new
+        version's handle (sharing the store's session).
+
+        A commit that fails (a full disk, a conflict) leaves files no version uses: they are
+        removed, unless the latest version uses them (the commit landed after all: its
+        handle is returned).
+        """
+        try:
+            with lance_errors(action):
+                return lance.LanceDataset.commit(dataset, transaction)
+        except OmnivectorError:
+            read = fragment_files(f.metadata for f in dataset.get_fragments())
+            written = fragment_files(_operation_fragments(transaction.operation)) - read
+            latest = self._latest()
+            if latest is None:  # whether it landed is unknown: keep the files
+                raise
+            stored = fragment_files(f.metadata for f in latest.get_fragments())
+            if written and written <= stored:
+                return latest
+            self._store.location.remove_files(self.name, sorted(written - stored))
+            raise
+
+    def _drop_deletions(self, read_version: int) -> None:
+        """Remove the deletion files of a write that read ``read_version`` and failed: Lance
+        writes them before committing, named after the version read, and only writes
+        holding the write lock (this one) make them."""
+        latest = self._latest()
+        if latest is None:
+            return
+        stored = fragment_files(f.metadata for f in latest.get_fragments())
+        location = self._store.location
+        try:
+            found = location.list_files(self.name, "_deletions")
+        except OSError as exc:
+            log.debug("could not list the deletion files of %s: %s", self.name, exc)
+            return
+        stale = [p for p in found if deletion_read_version(p) == read_version and p not in stored]
+        location.remove_files(self.name, stale)
+
+    def _latest(self) -> lance.LanceDataset | None:
+        """A fresh handle on the latest version, or None if it cannot be opened."""
+        try:
+            return self._store.cache.open_private(self.name)
+        except OmnivectorError as exc:
+            log.debug("could not open %s to clean up a failed write: %s", self.name, exc)
+            return None
+
     def _drop_files(self, writing: Future[lance.Transaction]) -> None:
         """Wait for a write that will not be committed and remove its data files."""
         try:
@@ -771,6 +833,12 @@ def _ray_engine(engine: object, background: bool) -> distributed.RayEngine | Non
             "runs on the Ray cluster and blocks: drop one of them"
         )
     return resolved
+
+
+def _operation_fragments(operation: Any) -> list[Any]:
+    """The fragments a Lance operation adds or changes (an append's, an update's)."""
+    names = ("fragments", "new_fragments", "updated_fragments")
+    return [fragment for name in names for fragment in getattr(operation, name, None) or []]
 
 
 def _reader(table: pa.Table) -> pa.RecordBatchReader:
