@@ -192,7 +192,7 @@ def test_open_and_evict_are_logged_at_debug(
         store.create_table("a")
         store.create_table("b")
         store.clear_cache()
-        with caplog.at_level(logging.DEBUG, logger="omnivector.cache"):
+        with caplog.at_level(logging.DEBUG, logger="omnivector.storage.pool"):
             store.table("a")
             store.table("b")
         messages = " ".join(r.getMessage() for r in caplog.records)

@@ -395,7 +395,7 @@ def test_bench_unknown_suite_is_an_error() -> None:
 
 
 def test_demo_uses_its_own_default_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import omnivector.demo as demo
+    import omnivector.demo.run as demo
 
     paths: list[str] = []
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.corpus import stdlib_docstrings
-from omnivector.demo import run_demo
+from omnivector.demo.corpus import stdlib_docstrings
+from omnivector.demo.run import run_demo
 
 
 def test_stdlib_docstrings_are_real_and_stable() -> None:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import omnivector as ov
-from omnivector.errors import lance_errors
+from omnivector.core.errors import lance_errors
 
 
 @pytest.mark.parametrize(

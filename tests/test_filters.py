@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import omnivector as ov
-from omnivector.filters import compile_filter, ids_filter
+from omnivector.core.filters import compile_filter, ids_filter
 
 FIELDS = {
     "category": "string",

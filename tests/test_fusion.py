@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.results import Hit
+from omnivector.core.results import Hit
 
 
 def _vec(*ids_scores: tuple[str, float]) -> list[Hit]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from omnivector.heap import _is_glibc
+from omnivector.storage.allocator import _is_glibc
 
 pytestmark = pytest.mark.skipif(not _is_glibc(), reason="glibc only")
 

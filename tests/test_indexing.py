@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.indexing import EXACT_SEARCH_MAX_ROWS
+from omnivector.indexing.builds import EXACT_SEARCH_MAX_ROWS
 from tests.conftest import DIM, FIELDS, make_docs
 
 

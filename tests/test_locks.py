@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import omnivector as ov
-from omnivector import locks
-from omnivector.locks import LockCancelledError, table_lock
+from omnivector.storage import locks
+from omnivector.storage.locks import LockCancelledError, table_lock
 
 
 @pytest.fixture(params=["flock", "filelock"])
@@ -85,7 +85,7 @@ def test_a_waiter_gives_up_when_cancelled(implementation: str, tmp_path: Path) -
 
 _HOLDER = """
 import sys, time
-from omnivector.locks import table_lock
+from omnivector.storage.locks import table_lock
 with table_lock(sys.argv[1], timeout=10, what="write"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector import resident_scann
-from omnivector.resident_hnsw import locality_order
+from omnivector.resident import scann_engine as resident_scann
+from omnivector.resident.faiss_engine import locality_order
 from tests.conftest import DIM, arrow_docs
 
 ROWS = 2_000

@@ -86,7 +86,7 @@ def test_metadata_compression_shrinks_the_column(tmp_path: Path) -> None:
 
 
 def test_text_and_id_compression_beat_lances_default_on_real_text(tmp_path: Path) -> None:
-    from omnivector.corpus import stdlib_docstrings
+    from omnivector.demo.corpus import stdlib_docstrings
 
     docs = [{"id": d.id, "vector": np.ones(DIM), "text": d.text} for d in stdlib_docstrings(2000)]
     docs.append({"id": "huge", "vector": np.ones(DIM), "text": "long line " * 40_000})

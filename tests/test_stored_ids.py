@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector import id_hashing, stored_ids
-from omnivector.id_hashing import SortedIdHashes, id_hashes
-from omnivector.stored_ids import IdDigest, IdDigests
+from omnivector.storage import id_hashes as id_hashing
+from omnivector.storage import unique_ids as stored_ids
+from omnivector.storage.id_hashes import SortedIdHashes, id_hashes
+from omnivector.storage.unique_ids import IdDigest, IdDigests
 
 DIM = 8
 

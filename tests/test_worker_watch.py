@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector import indexing
-from omnivector.worker_watch import StallWatch, cpu_seconds
+from omnivector.indexing import builds as indexing
+from omnivector.indexing.watch import StallWatch, cpu_seconds
 
 pytestmark = pytest.mark.skipif(cpu_seconds(1) is None, reason="needs /proc CPU times")
 
@@ -24,7 +24,7 @@ job = sys.stdin.read()
 if json.loads(job).get("progress", True):
     time.sleep(120)
 sys.stdin = io.StringIO(job)
-from omnivector.index_worker import main
+from omnivector.indexing.worker import main
 sys.exit(main())
 """
 

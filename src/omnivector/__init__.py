@@ -11,11 +11,10 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
-from . import lance_logs  # noqa: F401  (first: routes Lance's logs as Lance loads)
-from .cache import CacheInfo, DatasetCacheConfig
-from .distributed import RayEngine
-from .embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
-from .errors import (
+from omnivector.storage import lance_logs  # noqa: F401  (first: routes Lance's logs as it loads)
+
+# isort: split
+from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
     DuplicateIdError,
@@ -35,9 +34,13 @@ from .errors import (
     TableNotFoundError,
     VersionNotFoundError,
 )
-from .fusion import RRF, Weighted
-from .indexing import IndexBuild, IndexBuildConfig, IndexInfo, IndexSkipped
-from .maintenance import (
+from omnivector.core.fusion import RRF, Weighted
+from omnivector.core.layout import StorageOptions
+from omnivector.core.results import Hit, SearchResults
+from omnivector.distributed.engine import RayEngine
+from omnivector.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
+from omnivector.indexing.builds import IndexBuild, IndexBuildConfig, IndexInfo, IndexSkipped
+from omnivector.maintenance.compaction import (
     CleanupResult,
     CompactionResult,
     MaintenanceConfig,
@@ -46,11 +49,10 @@ from .maintenance import (
     TableStats,
     VersionInfo,
 )
-from .resident import ResidentConfig, ResidentInfo
-from .results import Hit, SearchResults
-from .storage import StorageOptions
-from .store import VectorStore, connect
-from .table import Table, WriteResult
+from omnivector.resident.graphs import ResidentConfig, ResidentInfo
+from omnivector.storage.pool import CacheInfo, DatasetCacheConfig
+from omnivector.store import VectorStore, connect
+from omnivector.table import Table, WriteResult
 
 __version__ = "0.1.0"
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pyarrow as pa
 
-from .errors import InvalidInputError
+from omnivector.core.errors import InvalidInputError
 
 __all__ = ["Embedder", "HashingEmbedder", "SentenceTransformerEmbedder"]
 

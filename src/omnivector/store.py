@@ -19,9 +19,7 @@ from typing import Any
 
 import lance
 
-from .cache import DEFAULT_CACHE, CacheInfo, DatasetCache, DatasetCacheConfig
-from .embedding import Embedder
-from .errors import (
+from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
     InvalidInputError,
@@ -30,17 +28,24 @@ from .errors import (
     TableNotFoundError,
     lance_errors,
 )
-from .heap import raise_mmap_threshold
-from .indexing import DEFAULT_INDEX_BUILDS, IndexBuild, IndexBuildConfig, IndexBuilder
-from .location import StoreLocation
-from .locks import table_lock
-from .maintenance import DEFAULT_MAINTENANCE, AutoMaintainer, MaintenanceConfig
-from .resident import ResidentConfig, ResidentGraphs, ResidentInfo
-from .results import SearchResults
-from .schema import TableSpec, check_dimension, check_metric, check_table_name
-from .storage import DEFAULT_STORAGE, StorageOptions
-from .stored_ids import IdDigests
-from .table import Table, WriteResult
+from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
+from omnivector.core.results import SearchResults
+from omnivector.core.schema import TableSpec, check_dimension, check_metric, check_table_name
+from omnivector.embedding import Embedder
+from omnivector.indexing.builds import (
+    DEFAULT_INDEX_BUILDS,
+    IndexBuild,
+    IndexBuildConfig,
+    IndexBuilder,
+)
+from omnivector.maintenance.compaction import DEFAULT_MAINTENANCE, AutoMaintainer, MaintenanceConfig
+from omnivector.resident.graphs import ResidentConfig, ResidentGraphs, ResidentInfo
+from omnivector.storage.allocator import raise_mmap_threshold
+from omnivector.storage.locations import StoreLocation
+from omnivector.storage.locks import table_lock
+from omnivector.storage.pool import DEFAULT_CACHE, CacheInfo, DatasetCache, DatasetCacheConfig
+from omnivector.storage.unique_ids import IdDigests
+from omnivector.table import Table, WriteResult
 
 __all__ = ["VectorStore", "connect"]
 

@@ -22,9 +22,7 @@ import numpy as np
 import pyarrow as pa
 from lance.fragment import write_fragments
 
-from . import distributed, distributed_writes, indexing, maintenance
-from .distributed import Engine
-from .errors import (
+from omnivector.core.errors import (
     CommitConflictError,
     DuplicateIdError,
     InvalidInputError,
@@ -33,13 +31,17 @@ from .errors import (
     is_commit_conflict,
     lance_errors,
 )
-from .filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
-from .fusion import RRF, Fusion
-from .id_hashing import SortedIdHashes
-from .location import data_files, deletion_read_version, fragment_files
-from .results import SearchResults
-from .schema import TableSpec, check_rows, query_vector, rows_from_arrow
-from .search import (
+from omnivector.core.filters import MATCH_ALL, CompiledFilter, compile_filter, ids_filter
+from omnivector.core.fusion import RRF, Fusion
+from omnivector.core.layout import StorageOptions
+from omnivector.core.results import SearchResults
+from omnivector.core.schema import TableSpec, check_rows, query_vector, rows_from_arrow
+from omnivector.distributed import engine as distributed
+from omnivector.distributed import writes as distributed_writes
+from omnivector.distributed.engine import Engine
+from omnivector.indexing import builds as indexing
+from omnivector.maintenance import compaction as maintenance
+from omnivector.operations.search import (
     HYBRID_TEXT_DEPTH,
     TextQuery,
     VectorQuery,
@@ -49,13 +51,14 @@ from .search import (
     text_search,
     vector_search,
 )
-from .storage import StorageOptions
-from .stored_ids import check_new_ids, record_append
+from omnivector.storage.id_hashes import SortedIdHashes
+from omnivector.storage.locations import data_files, deletion_read_version, fragment_files
+from omnivector.storage.unique_ids import check_new_ids, record_append
 
 if TYPE_CHECKING:
-    from .embedding import Embedder
-    from .resident import ResidentGraphs
-    from .store import VectorStore
+    from omnivector.embedding import Embedder
+    from omnivector.resident.graphs import ResidentGraphs
+    from omnivector.store import VectorStore
 
 __all__ = ["Table", "WriteResult"]
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.location import fragment_files
+from omnivector.storage.locations import fragment_files
 
 DIM = 64
 _FS_BYTES = 4 << 20

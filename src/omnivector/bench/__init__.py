@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError
-from .common import BenchContext
+from omnivector.bench.common import BenchContext
+from omnivector.core.errors import InvalidInputError
 
 __all__ = ["SUITES", "BenchContext", "run_suite"]
 

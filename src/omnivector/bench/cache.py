@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..cache import DatasetCacheConfig
-from ..maintenance import MaintenanceConfig
-from ..store import VectorStore
-from .common import BenchContext, format_table, interleaved, summarize
+from omnivector.bench.common import BenchContext, format_table, interleaved, summarize
+from omnivector.maintenance.compaction import MaintenanceConfig
+from omnivector.storage.pool import DatasetCacheConfig
+from omnivector.store import VectorStore
 
 DIMENSION = 384
 ROWS = 200

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from .common import summarize
+from omnivector.bench.common import summarize
 
 if TYPE_CHECKING:
-    from ..table import Table
+    from omnivector.table import Table
 
 __all__ = [
     "brute_force_topk",

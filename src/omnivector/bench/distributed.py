@@ -22,13 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from ..distributed import Engine, RayEngine
-from ..indexing import IndexBuildConfig
-from ..maintenance import MaintenanceConfig
-from ..store import VectorStore
-from ..table import Table
-from .common import BenchContext, format_table
-from .data import brute_force_topk, clustered_vectors, id_vector_table, search_quality
+from omnivector.bench.common import BenchContext, format_table
+from omnivector.bench.data import (
+    brute_force_topk,
+    clustered_vectors,
+    id_vector_table,
+    search_quality,
+)
+from omnivector.distributed.engine import Engine, RayEngine
+from omnivector.indexing.builds import IndexBuildConfig
+from omnivector.maintenance.compaction import MaintenanceConfig
+from omnivector.store import VectorStore
+from omnivector.table import Table
 
 K = 10
 _HINT = "pip install 'omni-vector[ray]'"

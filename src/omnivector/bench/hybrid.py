@@ -31,17 +31,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..corpus import stdlib_docstrings
-from ..embedding import HashingEmbedder
-from ..fusion import RRF, Weighted
-from ..indexing import query_defaults
-from ..maintenance import MaintenanceConfig
-from ..resident import ResidentConfig
-from ..search import HYBRID_TEXT_DEPTH
-from ..store import VectorStore
-from ..table import Table
-from .common import BenchContext, format_table, interleaved
-from .data import clustered_vectors, vector_array
+from omnivector.bench.common import BenchContext, format_table, interleaved
+from omnivector.bench.data import clustered_vectors, vector_array
+from omnivector.core.fusion import RRF, Weighted
+from omnivector.demo.corpus import stdlib_docstrings
+from omnivector.embedding import HashingEmbedder
+from omnivector.indexing.builds import query_defaults
+from omnivector.maintenance.compaction import MaintenanceConfig
+from omnivector.operations.search import HYBRID_TEXT_DEPTH
+from omnivector.resident.graphs import ResidentConfig
+from omnivector.store import VectorStore
+from omnivector.table import Table
 
 K = 10
 DIMENSION = 384

@@ -17,12 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..indexing import VECTOR_KINDS, IndexBuild, IndexBuildConfig
-from ..maintenance import MaintenanceConfig
-from ..store import VectorStore
-from ..table import Table
-from .common import BenchContext, format_table, summarize
-from .data import (
+from omnivector.bench.common import BenchContext, format_table, summarize
+from omnivector.bench.data import (
     brute_force_topk,
     clustered_vectors,
     glove,
@@ -30,6 +26,10 @@ from .data import (
     id_vector_table,
     search_quality,
 )
+from omnivector.indexing.builds import VECTOR_KINDS, IndexBuild, IndexBuildConfig
+from omnivector.maintenance.compaction import MaintenanceConfig
+from omnivector.store import VectorStore
+from omnivector.table import Table
 
 KINDS = VECTOR_KINDS
 K = 10

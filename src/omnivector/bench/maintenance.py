@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..maintenance import DEFAULT_MAINTENANCE, MaintenanceConfig
-from ..store import VectorStore
-from .common import BenchContext, format_table, summarize
-from .data import vector_array
+from omnivector.bench.common import BenchContext, format_table, summarize
+from omnivector.bench.data import vector_array
+from omnivector.maintenance.compaction import DEFAULT_MAINTENANCE, MaintenanceConfig
+from omnivector.store import VectorStore
 
 DIMENSION = 128
 # Idle time after the last write before the final measurement with auto-maintenance on:

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import DatasetCacheConfig
-from ..maintenance import MaintenanceConfig
-from ..store import VectorStore
-from .common import BenchContext, Timing, format_table, summarize
-from .data import clustered_vectors, id_vector_table
+from omnivector.bench.common import BenchContext, Timing, format_table, summarize
+from omnivector.bench.data import clustered_vectors, id_vector_table
+from omnivector.maintenance.compaction import MaintenanceConfig
+from omnivector.storage.pool import DatasetCacheConfig
+from omnivector.store import VectorStore
 
 BUCKET = "omnivector-bench"
 K = 10

@@ -39,11 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
-from ..indexing import AUTO_VECTOR_KIND, QUERY_DEFAULTS, _vector_defaults
-from .common import BenchContext, format_table
-from .data import brute_force_topk, clustered_vectors, glove, glove_root
-from .peers_systems import SYSTEMS, missing_modules, upper_frontier
+from omnivector.bench.common import BenchContext, format_table
+from omnivector.bench.data import brute_force_topk, clustered_vectors, glove, glove_root
+from omnivector.bench.peers_systems import SYSTEMS, missing_modules, upper_frontier
+from omnivector.core.errors import InvalidInputError
+from omnivector.indexing.builds import AUTO_VECTOR_KIND, QUERY_DEFAULTS, _vector_defaults
 
 __all__ = ["Workload", "default_workloads", "run", "run_peers"]
 

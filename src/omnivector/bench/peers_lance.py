@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..resident_index import scann_installed
-from ..resident_scann import partitions_for
-from .peers_base import TABLE, Batch, Params, System, ids_of
+from omnivector.bench.peers_base import TABLE, Batch, Params, System, ids_of
+from omnivector.resident.engine import scann_installed
+from omnivector.resident.scann_engine import partitions_for
 
 __all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "OmnivectorResident", "Pylance"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .peers_base import TABLE, Batch, Params, System, ids_of, unit
+from omnivector.bench.peers_base import TABLE, Batch, Params, System, ids_of, unit
 
 __all__ = ["Chroma", "Faiss", "Hnswlib", "Numpy", "Qdrant"]
 

@@ -24,9 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from .peers_base import Batch, Params, System
-from .peers_lance import LanceDB, Omnivector, OmnivectorFlat, OmnivectorResident, Pylance
-from .peers_others import Chroma, Faiss, Hnswlib, Numpy, Qdrant
+from omnivector.bench.peers_base import Batch, Params, System
+from omnivector.bench.peers_lance import (
+    LanceDB,
+    Omnivector,
+    OmnivectorFlat,
+    OmnivectorResident,
+    Pylance,
+)
+from omnivector.bench.peers_others import Chroma, Faiss, Hnswlib, Numpy, Qdrant
 
 __all__ = ["SYSTEMS", "Batch", "System", "available", "main", "missing_modules"]
 

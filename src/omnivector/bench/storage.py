@@ -23,13 +23,13 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from ..corpus import stdlib_docstrings
-from ..embedding import HashingEmbedder
-from ..maintenance import MaintenanceConfig
-from ..storage import StorageOptions
-from ..store import VectorStore
-from .common import BenchContext, format_table
-from .data import glove, glove_root, id_vector_table, vector_array
+from omnivector.bench.common import BenchContext, format_table
+from omnivector.bench.data import glove, glove_root, id_vector_table, vector_array
+from omnivector.core.layout import StorageOptions
+from omnivector.demo.corpus import stdlib_docstrings
+from omnivector.embedding import HashingEmbedder
+from omnivector.maintenance.compaction import MaintenanceConfig
+from omnivector.store import VectorStore
 
 DIMENSION = 384
 READ_REPEATS = 5

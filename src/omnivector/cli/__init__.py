@@ -7,8 +7,9 @@ versions) and :mod:`.tools` (bench, demo); :mod:`.app` holds the shared plumbing
 
 from __future__ import annotations
 
+from omnivector.cli.app import app, main
+
 from . import data, index, maintain, tools
-from .app import app, main
 
 __all__ = ["app", "main"]
 

@@ -37,9 +37,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ..distributed import Engine, RayEngine
-from ..errors import OmnivectorError, StorageError
-from ..store import VectorStore
+from omnivector.core.errors import OmnivectorError, StorageError
+from omnivector.distributed.engine import Engine, RayEngine
+from omnivector.store import VectorStore
 
 __all__ = [
     "STORE_ENV",

@@ -9,11 +9,25 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ..errors import InvalidInputError
-from .app import Cli, app, command, parse_where
-from .files import FORMATS, ColumnMap, detect_format, export_documents, open_source, reshape
-from .files import vector_width as first_vector_width
-from .render import INDEX_COLUMNS, index_row, key_values, rows_table, short_json, show_table
+from omnivector.cli.app import Cli, app, command, parse_where
+from omnivector.cli.files import (
+    FORMATS,
+    ColumnMap,
+    detect_format,
+    export_documents,
+    open_source,
+    reshape,
+)
+from omnivector.cli.files import vector_width as first_vector_width
+from omnivector.cli.render import (
+    INDEX_COLUMNS,
+    index_row,
+    key_values,
+    rows_table,
+    short_json,
+    show_table,
+)
+from omnivector.core.errors import InvalidInputError
 
 TableArg = Annotated[str, typer.Argument(metavar="TABLE", help="Table name.", show_default=False)]
 WhereOpt = Annotated[

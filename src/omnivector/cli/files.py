@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ..errors import InvalidInputError
-from ..table import Table
+from omnivector.core.errors import InvalidInputError
+from omnivector.table import Table
 
 __all__ = [
     "FORMATS",

@@ -19,13 +19,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ..distributed import Engine
-from ..indexing import IndexBuild, IndexInfo, IndexSkipped
-from ..store import VectorStore
-from ..table import Table
-from .app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, parse_value
-from .data import TableArg
-from .render import INDEX_COLUMNS, index_row, rows_table, show_table
+from omnivector.cli.app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, parse_value
+from omnivector.cli.data import TableArg
+from omnivector.cli.render import INDEX_COLUMNS, index_row, rows_table, show_table
+from omnivector.distributed.engine import Engine
+from omnivector.indexing.builds import IndexBuild, IndexInfo, IndexSkipped
+from omnivector.store import VectorStore
+from omnivector.table import Table
 
 index_app = typer.Typer(
     help="Create, list, inspect, wait for and drop indexes.",

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, to_jsonable
-from .data import TableArg
-from .render import key_values, rows_table, show_table
+from omnivector.cli.app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, to_jsonable
+from omnivector.cli.data import TableArg
+from omnivector.cli.render import key_values, rows_table, show_table
 
 OptionalTableArg = Annotated[
     str | None,

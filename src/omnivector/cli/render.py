@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .app import to_jsonable
+from omnivector.cli.app import to_jsonable
 
 __all__ = ["cell", "key_values", "rows_table", "short_json", "show_table"]
 

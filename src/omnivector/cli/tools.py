@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import Cli, app, command
+from omnivector.cli.app import Cli, app, command
 
 DEMO_STORE = ".data/demo-store"
 
@@ -31,7 +31,7 @@ def bench(
     ] = None,
 ) -> None:
     """Run a benchmark suite and print its table (omnivector --json bench ... prints JSON)."""
-    from ..bench import run_suite
+    from omnivector.bench import run_suite
 
     results = run_suite(suite, quick=quick, json_path=json_path, plot_dir=plot_dir, echo=cli.echo)
     cli.emit(results, lambda: None)
@@ -43,7 +43,7 @@ def demo(cli: Cli) -> None:
 
     Uses --store if given (not $OMNIVECTOR_STORE), else .data/demo-store.
     """
-    from ..demo import run_demo
+    from omnivector.demo.run import run_demo
 
     path = cli.store_option or DEMO_STORE
     lines: list[str] = []

@@ -19,15 +19,15 @@ import msgpack
 import numpy as np
 import pyarrow as pa
 
-from .errors import (
+from omnivector.core.errors import (
     DimensionMismatchError,
     DuplicateIdError,
     InvalidInputError,
     InvalidNameError,
     SchemaError,
 )
-from .id_hashing import SortedIdHashes
-from .storage import DEFAULT_STORAGE, StorageOptions
+from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
+from omnivector.storage.id_hashes import SortedIdHashes
 
 __all__ = [
     "FIELD_TYPES",

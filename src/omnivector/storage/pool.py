@@ -22,7 +22,7 @@ from typing import Any
 import lance
 from lance import LanceDataset
 
-from .errors import InvalidInputError
+from omnivector.core.errors import InvalidInputError
 
 __all__ = ["DEFAULT_CACHE", "CacheInfo", "DatasetCache", "DatasetCacheConfig"]
 

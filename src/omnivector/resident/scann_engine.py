@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .resident_index import LoadStoppedError
+from omnivector.resident.engine import LoadStoppedError
 
 if TYPE_CHECKING:
-    from .resident import ResidentConfig
-    from .schema import TableSpec
-    from .search import VectorQuery
+    from omnivector.core.schema import TableSpec
+    from omnivector.operations.search import VectorQuery
+    from omnivector.resident.graphs import ResidentConfig
 
 __all__ = ["ScannIndex", "partitions_for"]
 

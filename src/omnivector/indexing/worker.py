@@ -14,8 +14,8 @@ import sys
 
 import lance
 
-from .errors import lance_message
-from .indexing import IndexRequest, build_in_process
+from omnivector.core.errors import lance_message
+from omnivector.indexing.builds import IndexRequest, build_in_process
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import InvalidInputError
+from omnivector.core.errors import InvalidInputError
 
 __all__ = ["DEFAULT_STORAGE", "StorageOptions"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from .errors import InvalidInputError
-from .results import Hit
+from omnivector.core.errors import InvalidInputError
+from omnivector.core.results import Hit
 
 __all__ = ["RRF", "Fusion", "Weighted"]
 

@@ -15,22 +15,28 @@ import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import errors
-from .distributed import RayEngine, ray_modules, remote_args, worker_count, write_lock
-from .errors import (
+from omnivector.core import errors
+from omnivector.core.errors import (
     DuplicateIdError,
     InvalidInputError,
     OmnivectorError,
     lance_errors,
     storage_error,
 )
-from .filters import ids_filter
-from .location import data_files
-from .schema import WRITE_BATCH_ROWS, TableSpec
-from .stored_ids import existing_ids, stored_rows
+from omnivector.core.filters import ids_filter
+from omnivector.core.schema import WRITE_BATCH_ROWS, TableSpec
+from omnivector.distributed.engine import (
+    RayEngine,
+    ray_modules,
+    remote_args,
+    worker_count,
+    write_lock,
+)
+from omnivector.storage.locations import data_files
+from omnivector.storage.unique_ids import existing_ids, stored_rows
 
 if TYPE_CHECKING:
-    from .table import Table, WriteResult
+    from omnivector.table import Table, WriteResult
 
 __all__ = ["add", "upsert"]
 
@@ -140,7 +146,7 @@ class _Written:
 def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     """Insert documents with Ray tasks; ``data`` is a ``ray.data.Dataset`` or any input
     ``Table.add`` takes. Same contract as ``Table.add``: new, unique ids or nothing written."""
-    from .table import WriteResult
+    from omnivector.table import WriteResult
 
     written = _write_blocks(table, data, engine, new_ids_only=True)
     if not written.fragments:
@@ -159,7 +165,7 @@ def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
 def upsert(table: Table, data: Any, engine: RayEngine) -> WriteResult:
     """Insert documents with Ray tasks, replacing stored documents with the same id in the
     same commit (readers see the old documents or the new ones, never neither)."""
-    from .table import WriteResult
+    from omnivector.table import WriteResult
 
     written = _write_blocks(table, data, engine, new_ids_only=False)
     if not written.fragments:

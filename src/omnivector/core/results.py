@@ -17,7 +17,7 @@ from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
-from .errors import MissingDependencyError
+from omnivector.core.errors import MissingDependencyError
 
 __all__ = ["Hit", "PendingHits", "SearchResults", "distances_and_scores"]
 

@@ -23,7 +23,7 @@ import lance
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from .errors import (
+from omnivector.core.errors import (
     CommitConflictError,
     InvalidInputError,
     OmnivectorError,
@@ -32,12 +32,18 @@ from .errors import (
     VersionNotFoundError,
     lance_errors,
 )
-from .indexing import IndexInfo, list_indexes
-from .schema import FIELD_TYPES, RESERVED_COLUMNS, SPEC_METADATA_KEY, TableSpec, check_field_name
+from omnivector.core.schema import (
+    FIELD_TYPES,
+    RESERVED_COLUMNS,
+    SPEC_METADATA_KEY,
+    TableSpec,
+    check_field_name,
+)
+from omnivector.indexing.builds import IndexInfo, list_indexes
 
 if TYPE_CHECKING:
-    from .store import VectorStore
-    from .table import Table, WriteResult
+    from omnivector.store import VectorStore
+    from omnivector.table import Table, WriteResult
 
 __all__ = [
     "DEFAULT_MAINTENANCE",
@@ -505,7 +511,7 @@ def checkout_dataset(table: Table, version: int | str) -> lance.LanceDataset:
 
 
 def restore(table: Table, version: int | str) -> WriteResult:
-    from .table import WriteResult
+    from omnivector.table import WriteResult
 
     view = checkout_dataset(table, version)
     with lance_errors(f"restoring {table.name!r}"):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .errors import InvalidFilterError
+from omnivector.core.errors import InvalidFilterError
 
 __all__ = ["MATCH_ALL", "CompiledFilter", "compile_filter", "ids_filter"]
 

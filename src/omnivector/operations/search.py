@@ -19,14 +19,19 @@ import lance.query as lq
 import numpy as np
 import pyarrow as pa
 
-from .errors import InvalidInputError
-from .filters import CompiledFilter
-from .fusion import Fusion
-from .indexing import query_defaults
-from .resident import ResidentGraph
-from .results import Hit, SearchResults, distances_and_scores
-from .schema import TableSpec, decode_metadata, vectors_to_numpy, with_float32_vectors
-from .stored_ids import VersionKey, version_key
+from omnivector.core.errors import InvalidInputError
+from omnivector.core.filters import CompiledFilter
+from omnivector.core.fusion import Fusion
+from omnivector.core.results import Hit, SearchResults, distances_and_scores
+from omnivector.core.schema import (
+    TableSpec,
+    decode_metadata,
+    vectors_to_numpy,
+    with_float32_vectors,
+)
+from omnivector.indexing.builds import query_defaults
+from omnivector.resident.graphs import ResidentGraph
+from omnivector.storage.unique_ids import VersionKey, version_key
 
 __all__ = [
     "HYBRID_TEXT_DEPTH",

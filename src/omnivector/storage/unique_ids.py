@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import lance_errors
-from .filters import ids_filter
-from .id_hashing import SortedIdHashes, id_hashes
+from omnivector.core.errors import lance_errors
+from omnivector.core.filters import ids_filter
+from omnivector.storage.id_hashes import SortedIdHashes, id_hashes
 
 __all__ = [
     "DEFAULT_MAX_IDS",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import lance
 import pyarrow.compute as pc
 
-from .errors import (
+from omnivector.core.errors import (
     IndexBuildCancelledError,
     IndexBuildError,
     IndexNotFoundError,
@@ -37,13 +37,13 @@ from .errors import (
     lance_errors,
     lance_message,
 )
-from .locks import LockCancelledError, table_lock
-from .worker_watch import StallWatch
+from omnivector.indexing.watch import StallWatch
+from omnivector.storage.locks import LockCancelledError, table_lock
 
 if TYPE_CHECKING:
-    from .schema import TableSpec
-    from .store import VectorStore
-    from .table import Table
+    from omnivector.core.schema import TableSpec
+    from omnivector.store import VectorStore
+    from omnivector.table import Table
 
 __all__ = [
     "DEFAULT_INDEX_BUILDS",
@@ -854,7 +854,7 @@ class IndexBuilder:
 
 def worker_command() -> list[str]:
     """The command line of an index-build worker process."""
-    return [sys.executable, "-m", "omnivector.index_worker"]
+    return [sys.executable, "-m", "omnivector.indexing.worker"]
 
 
 def _follow_worker(

@@ -31,15 +31,15 @@ import lance
 import numpy as np
 import pyarrow as pa
 
-from . import resident_index
-from .errors import InvalidInputError
-from .resident_index import Engine, LoadStoppedError, index_type
-from .results import Hit, distances_and_scores
-from .schema import TableSpec, vectors_to_numpy
-from .stored_ids import VersionKey, version_key
+from omnivector.core.errors import InvalidInputError
+from omnivector.core.results import Hit, distances_and_scores
+from omnivector.core.schema import TableSpec, vectors_to_numpy
+from omnivector.resident import engine as resident_index
+from omnivector.resident.engine import Engine, LoadStoppedError, index_type
+from omnivector.storage.unique_ids import VersionKey, version_key
 
 if TYPE_CHECKING:
-    from .search import VectorQuery
+    from omnivector.operations.search import VectorQuery
 
 __all__ = [
     "Nearest",

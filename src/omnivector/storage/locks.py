@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .errors import CommitConflictError, storage_error
+from omnivector.core.errors import CommitConflictError, storage_error
 
 try:
     import fcntl

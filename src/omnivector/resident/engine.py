@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from .resident import ResidentConfig
-    from .schema import TableSpec
-    from .search import VectorQuery
+    from omnivector.core.schema import TableSpec
+    from omnivector.operations.search import VectorQuery
+    from omnivector.resident.graphs import ResidentConfig
 
 __all__ = [
     "Engine",
@@ -86,9 +86,9 @@ def index_type(config: ResidentConfig) -> GraphIndexType:
     """The index class of the engine ``config`` asks for (imported here: both engine
     modules import this one)."""
     if engine_for(config) == "scann":
-        from .resident_scann import ScannIndex
+        from omnivector.resident.scann_engine import ScannIndex
 
         return ScannIndex
-    from .resident_hnsw import HnswIndex
+    from omnivector.resident.faiss_engine import HnswIndex
 
     return HnswIndex

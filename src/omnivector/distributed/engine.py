@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import (
+from omnivector.core.errors import (
     IndexBuildError,
     InvalidInputError,
     MissingDependencyError,
@@ -38,11 +38,11 @@ from .errors import (
     lance_message,
     storage_error,
 )
-from .indexing import IndexInfo, IndexRequest, list_indexes
-from .maintenance import DEFAULT_MAINTENANCE, CompactionResult
+from omnivector.indexing.builds import IndexInfo, IndexRequest, list_indexes
+from omnivector.maintenance.compaction import DEFAULT_MAINTENANCE, CompactionResult
 
 if TYPE_CHECKING:
-    from .table import Table
+    from omnivector.table import Table
 
 __all__ = ["DEFAULT_RAY", "Engine", "RayEngine", "resolve_engine"]
 

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .corpus import stdlib_docstrings
-from .embedding import HashingEmbedder
-from .indexing import IndexBuild
-from .resident import ResidentConfig
-from .results import SearchResults
-from .store import VectorStore
+from omnivector.core.results import SearchResults
+from omnivector.demo.corpus import stdlib_docstrings
+from omnivector.embedding import HashingEmbedder
+from omnivector.indexing.builds import IndexBuild
+from omnivector.resident.graphs import ResidentConfig
+from omnivector.store import VectorStore
 
 __all__ = ["run_demo"]
 

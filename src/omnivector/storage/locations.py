@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from .errors import InvalidInputError, storage_error
-from .schema import check_table_name
+from omnivector.core.errors import InvalidInputError, storage_error
+from omnivector.core.schema import check_table_name
 
 __all__ = ["StoreLocation", "data_files", "deletion_read_version", "fragment_files"]
 
