@@ -37,7 +37,14 @@ ENGINE = ov.RayEngine(num_workers=2)
 def ray_cluster() -> Iterator[Any]:
     ray = pytest.importorskip("ray")
     pytest.importorskip("lance_ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    # address="local": a cluster of its own, never one that another process started here
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield ray
