@@ -98,3 +98,9 @@ def arrow_docs(vectors: np.ndarray, start: int = 0) -> pa.Table:
             "category": [["paper", "blog", "note"][(start + i) % 3] for i in range(count)],
         }
     )
+
+
+@pytest.fixture(scope="session")
+def minilm() -> ov.embeddings.EmbeddingFunction:
+    """The default embedding model, loaded once for the whole run."""
+    return ov.embeddings.default()

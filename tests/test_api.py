@@ -15,8 +15,8 @@ EXPECTED = {
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
-    "HashingEmbedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "Hit",
     "IndexBuild",
     "IndexBuildCancelledError",
@@ -38,7 +38,6 @@ EXPECTED = {
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",
@@ -54,6 +53,7 @@ EXPECTED = {
     "WriteResult",
     "__version__",
     "connect",
+    "embeddings",
 }
 
 

@@ -577,3 +577,31 @@ def test_python_dash_m_and_a_detached_index_build(
     output = log.read_text()
     assert re.search(r"index build on big.vector \(IVF_FLAT\): (queued|running)", output)
     assert '"indexed_rows": 300' in output
+
+
+def test_import_embeds_texts_and_search_by_query(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    texts = tmp_path / "texts.jsonl"
+    docs = [
+        {"id": "gzip", "body": "compress data with gzip", "topic": "files"},
+        {"id": "json", "body": "parse a JSON document", "topic": "formats"},
+    ]
+    texts.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    created = cli_json(
+        "--store", store, "import", "docs", texts, "--text", "body", "--embedding", "hashing"
+    )
+    assert created["created"] and created["inserted"] == 2
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"id": "sock", "body": "open a network socket"}) + "\n")
+    # the table's own function embeds the next file: no option needed
+    assert cli_json("--store", store, "import", "docs", more, "--text", "body")["inserted"] == 1
+    hits = cli_json("--store", store, "search", "docs", "--query", "parse JSON", "-k", "1")
+    assert [h["id"] for h in hits] == ["json"]
+    result = cli("--store", store, "search", "docs", "--query", "x", "--text", "y")
+    assert result.exit_code != 0 and "--query goes alone" in result.output
+    with ov.VectorStore(store) as opened:
+        table = opened.table("docs")
+        assert table.embedding_config == ov.embeddings.EmbeddingConfig(
+            "hashing", {"dimension": 384}
+        )
+        assert table.count() == 3

@@ -138,14 +138,13 @@ def test_search_rejects_bad_queries(store: ov.VectorStore) -> None:
         table.search()
     with pytest.raises(ov.InvalidInputError, match="unknown column"):
         table.search([1.0] * DIM, columns=["nope"])
-    with pytest.raises(ov.InvalidInputError, match="embedder"):
+    with pytest.raises(ov.InvalidInputError, match="has no embedding function"):
         table.search(query="hello")
 
 
-def test_query_with_an_embedder_drives_both_retrievers(tmp_path: Path) -> None:
-    embedder = ov.HashingEmbedder(32)
-    with ov.VectorStore(tmp_path, dimension=32, embedder=embedder) as store:
-        table = store.create_table("t")
+def test_query_with_an_embedding_drives_both_retrievers(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path) as store:
+        table = store.create_table("t", embedding=ov.embeddings.get("hashing", dimension=32))
         table.add(
             [
                 {"id": "json", "text": "parse a JSON document into objects"},

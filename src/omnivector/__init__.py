@@ -14,10 +14,13 @@ os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 from omnivector.storage import lance_logs  # noqa: F401  (first: routes Lance's logs as it loads)
 
 # isort: split
+from omnivector import embeddings
 from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
     DuplicateIdError,
+    EmbeddingError,
+    EmbeddingUnavailableError,
     IndexBuildCancelledError,
     IndexBuildError,
     IndexNotFoundError,
@@ -38,7 +41,6 @@ from omnivector.core.fusion import RRF, Weighted
 from omnivector.core.layout import StorageOptions
 from omnivector.core.results import Hit, SearchResults
 from omnivector.distributed.engine import RayEngine
-from omnivector.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
 from omnivector.indexing.builds import IndexBuild, IndexBuildConfig, IndexInfo, IndexSkipped
 from omnivector.maintenance.compaction import (
     CleanupResult,
@@ -64,8 +66,8 @@ __all__ = [
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
-    "Embedder",
-    "HashingEmbedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "Hit",
     "IndexBuild",
     "IndexBuildCancelledError",
@@ -88,7 +90,6 @@ __all__ = [
     "ResidentInfo",
     "SchemaError",
     "SearchResults",
-    "SentenceTransformerEmbedder",
     "StorageError",
     "StorageOptions",
     "StoreClosedError",
@@ -104,4 +105,5 @@ __all__ = [
     "WriteResult",
     "__version__",
     "connect",
+    "embeddings",
 ]

@@ -31,7 +31,7 @@ from omnivector.core.errors import (
 from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
 from omnivector.core.results import SearchResults
 from omnivector.core.schema import TableSpec, check_dimension, check_metric, check_table_name
-from omnivector.embedding import Embedder
+from omnivector.embeddings import EmbeddingFunction, EmbeddingFunctions
 from omnivector.indexing.builds import (
     DEFAULT_INDEX_BUILDS,
     IndexBuild,
@@ -68,7 +68,6 @@ class VectorStore:
         cache: DatasetCacheConfig | None = None,
         storage: StorageOptions | None = None,
         storage_options: Mapping[str, str] | None = None,
-        embedder: Embedder | None = None,
         index_builds: IndexBuildConfig | None = None,
         maintenance: MaintenanceConfig | None = None,
         resident: ResidentConfig | None = None,
@@ -81,12 +80,11 @@ class VectorStore:
             raise InvalidInputError("storage must be a StorageOptions")
         if resident is not None and not isinstance(resident, ResidentConfig):
             raise InvalidInputError("resident must be a ResidentConfig")
-        if embedder is not None and not isinstance(embedder, Embedder):
-            raise InvalidInputError("embedder must implement the Embedder protocol")
         raise_mmap_threshold()
         self.storage = storage or DEFAULT_STORAGE
         self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
-        self.embedder = embedder
+        #: one instance of each embedding function the store's tables use
+        self.embedding_functions = EmbeddingFunctions()
         self.location = StoreLocation(path, self.storage_options)
         self.cache = DatasetCache(cache or DEFAULT_CACHE, self._open, local=self.location.is_local)
         self.query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
@@ -147,10 +145,26 @@ class VectorStore:
         storage: StorageOptions | None = None,
         exist_ok: bool = False,
         data: Any = None,
+        embedding: EmbeddingFunction | None = None,
     ) -> Table:
-        """Create a table (``exist_ok=True`` returns an existing, compatible one)."""
+        """Create a table (``exist_ok=True`` returns an existing, compatible one).
+
+        ``embedding``: the function that embeds documents without vectors and ``query=``
+        searches; the table takes its dimension and records its config, so every process
+        that opens the table uses it (see ``omnivector.embeddings``).
+        """
         self._check_open()
         check_table_name(name)
+        recorded = None
+        if embedding is not None:
+            _check_embedding(embedding)
+            if dimension is not None and dimension != embedding.dimension:
+                raise DimensionMismatchError(
+                    f"dimension={dimension} differs from the embedding function's dimension "
+                    f"{embedding.dimension}; omit dimension="
+                )
+            dimension = embedding.dimension
+            recorded = json.loads(embedding.config.to_json())
         dim = dimension if dimension is not None else self.dimension
         if dim is None:
             raise InvalidInputError(
@@ -164,10 +178,11 @@ class VectorStore:
             metric=check_metric(metric or self.metric),
             fields=dict(fields or {}),
             storage=storage or self.storage,
+            embedding=recorded,
         )
         with self._create_lock:
             if self.location.exists(name):
-                return self._existing(name, spec, exist_ok)
+                return self._existing(name, spec, exist_ok, embedding)
             try:
                 with lance_errors(f"creating table {name!r}"):
                     dataset = lance.write_dataset(
@@ -180,31 +195,49 @@ class VectorStore:
                     )
             except Exception:
                 if self.location.exists(name):  # another process created it first
-                    return self._existing(name, spec, exist_ok)
+                    return self._existing(name, spec, exist_ok, embedding)
                 raise
         self.cache.put(name, dataset)
         log.debug("created table %s", name)
-        table = Table(self, name, spec)
+        table = Table(self, name, spec, embedding=self._adopt(embedding))
         if data is not None:
             table.add(data)
         return table
 
-    def _existing(self, name: str, spec: TableSpec, exist_ok: bool) -> Table:
+    def _existing(
+        self, name: str, spec: TableSpec, exist_ok: bool, embedding: EmbeddingFunction | None
+    ) -> Table:
         if not exist_ok:
             raise TableExistsError(
                 f"table {name!r} already exists; use store.table({name!r}) or exist_ok=True"
             )
-        table = self.table(name)
+        table = self.table(name, embedding=embedding)
         if table.dimension != spec.dimension:
             raise DimensionMismatchError(
                 f"table {name!r} exists with dimension {table.dimension}, not {spec.dimension}"
             )
         return table
 
-    def table(self, name: str) -> Table:
-        """Open an existing table; ``TableNotFoundError`` if there is none."""
+    def table(self, name: str, *, embedding: EmbeddingFunction | None = None) -> Table:
+        """Open an existing table; ``TableNotFoundError`` if there is none.
+
+        The table embeds with the function recorded when it was created, rebuilt on first
+        use; ``embedding`` supplies one instead (a callable, or one whose package this
+        process cannot import), of the table's dimension.
+        """
         dataset = self.open_dataset(name)
-        return Table(self, name, TableSpec.from_schema(dataset.schema))
+        spec = TableSpec.from_schema(dataset.schema)
+        if embedding is not None:
+            _check_embedding(embedding)
+            if embedding.dimension != spec.dimension:
+                raise DimensionMismatchError(
+                    f"the embedding function's dimension {embedding.dimension} differs from "
+                    f"table {name!r}'s dimension {spec.dimension}"
+                )
+        return Table(self, name, spec, embedding=self._adopt(embedding))
+
+    def _adopt(self, embedding: EmbeddingFunction | None) -> EmbeddingFunction | None:
+        return None if embedding is None else self.embedding_functions.adopt(embedding)
 
     def __getitem__(self, name: str) -> Table:
         return self.table(name)
@@ -384,3 +417,12 @@ class VectorStore:
 def connect(path: str | os.PathLike[str], **options: Any) -> VectorStore:
     """Open (or create) a store; same options as :class:`VectorStore`."""
     return VectorStore(path, **options)
+
+
+def _check_embedding(embedding: object) -> None:
+    if not isinstance(embedding, EmbeddingFunction):
+        raise InvalidInputError(
+            f"embedding must be an embedding function (dimension, config, embed_documents, "
+            f"embed_queries), got {type(embedding).__name__}: see ov.embeddings.get and "
+            "ov.embeddings.from_callable"
+        )

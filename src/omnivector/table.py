@@ -9,6 +9,7 @@ and processes.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ from omnivector.core.schema import TableSpec, check_rows, query_vector, rows_fro
 from omnivector.distributed import engine as distributed
 from omnivector.distributed import writes as distributed_writes
 from omnivector.distributed.engine import Engine
+from omnivector.embeddings import EmbeddingConfig, EmbeddingFunction, embed_query, fill_vectors
 from omnivector.indexing import builds as indexing
 from omnivector.maintenance import compaction as maintenance
 from omnivector.operations.search import (
@@ -56,7 +58,6 @@ from omnivector.storage.locations import data_files, deletion_read_version, frag
 from omnivector.storage.unique_ids import check_new_ids, record_append
 
 if TYPE_CHECKING:
-    from omnivector.embedding import Embedder
     from omnivector.resident.graphs import ResidentGraphs
     from omnivector.store import VectorStore
 
@@ -94,16 +95,13 @@ class Table:
         spec: TableSpec,
         *,
         view: lance.LanceDataset | None = None,
+        embedding: EmbeddingFunction | None = None,
     ) -> None:
         self._store = store
         self.name = name
         self.spec = spec
         self._view = view
-        self.embedder: Embedder | None = (
-            store.embedder
-            if (store.embedder is not None and store.embedder.dimension == spec.dimension)
-            else None
-        )
+        self._embedding = embedding
 
     def __repr__(self) -> str:
         suffix = f", version={self._view.version}, read_only" if self._view is not None else ""
@@ -127,6 +125,24 @@ class Table:
     @property
     def storage(self) -> StorageOptions:
         return self.spec.storage
+
+    @property
+    def embedding_config(self) -> EmbeddingConfig | None:
+        """The embedding function's config recorded in the table, if it has one."""
+        raw = self.spec.embedding
+        return None if raw is None else EmbeddingConfig.from_json(json.dumps(raw))
+
+    @property
+    def embedding(self) -> EmbeddingFunction | None:
+        """The function that embeds this table's texts and queries (``None``: the table has
+        none). The recorded one is rebuilt on first use, once per store;
+        :class:`~omnivector.EmbeddingUnavailableError` if it cannot be here."""
+        if self._embedding is None:
+            config = self.embedding_config
+            if config is not None:
+                functions = self._store.embedding_functions
+                self._embedding = functions.resolve(config, table=self.name)
+        return self._embedding
 
     @property
     def read_only(self) -> bool:
@@ -364,16 +380,12 @@ class Table:
           phrases, ``+must`` and ``-must_not`` terms are understood.
         - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``) from the k nearest
           vectors and the 2k best BM25 matches, retrieved concurrently.
-        - ``query``: with an embedder on the table, drives both retrievers from one string.
+        - ``query``: embedded by the table's embedding function, drives both retrievers.
         """
         if query is not None:
             if vector is not None or text is not None:
                 raise InvalidInputError("pass query= alone, or vector=/text= without query=")
-            if self.embedder is None:
-                raise InvalidInputError(
-                    "query= needs an embedder: VectorStore(..., embedder=...) or tbl.embedder"
-                )
-            vector = self.embedder.embed([query])[0]
+            vector = embed_query(self._required_embedding(), query)
             text = query
         if vector is None and text is None:
             raise InvalidInputError("search needs vector=, text= or query=")
@@ -650,7 +662,8 @@ class Table:
     def checkout(self, version: int | str) -> Table:
         """A read-only view of an older version or tag: searches work, writes raise."""
         dataset = maintenance.checkout_dataset(self, version)
-        return Table(self._store, self.name, TableSpec.from_schema(dataset.schema), view=dataset)
+        spec = TableSpec.from_schema(dataset.schema)
+        return Table(self._store, self.name, spec, view=dataset, embedding=self._embedding)
 
     def restore(self, version: int | str) -> WriteResult:
         """Make an older version (or tag) the latest version again."""
@@ -743,11 +756,22 @@ class Table:
 
     def _prepare(self, data: Any, *, defer_checks: bool = False) -> pa.Table:
         self._check_writable()
-        if self.embedder is not None:
-            data = self.embedder.fill_vectors(data)
+        if self._embedding is not None or self.spec.embedding is not None:
+            data = fill_vectors(data, self._required_embedding, self.spec.dimension)
         return self.spec.to_arrow(
             data, extra_schema=self._extra_schema(), defer_checks=defer_checks
         )
+
+    def _required_embedding(self) -> EmbeddingFunction:
+        function = self.embedding
+        if function is None:
+            raise InvalidInputError(
+                f"table {self.name!r} has no embedding function, so documents need vectors "
+                "and search needs vector= or text=; create it with "
+                "store.create_table(name, embedding=fn), or open it with "
+                f"store.table({self.name!r}, embedding=fn)"
+            )
+        return function
 
     def _extra_schema(self) -> pa.Schema:
         """Columns added by schema evolution beyond the spec's declared fields."""

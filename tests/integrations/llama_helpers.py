@@ -21,10 +21,12 @@ DIM = 64
 
 
 class HashEmbedding(BaseEmbedding):
-    """omnivector's lexical hashing embedder as a LlamaIndex embedding model."""
+    """omnivector's lexical hashing embedding as a LlamaIndex embedding model."""
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        vector: list[float] = ov.HashingEmbedder(DIM).embed([text])[0].tolist()
+        vector: list[float] = (
+            ov.embeddings.get("hashing", dimension=DIM).embed_documents([text])[0].tolist()
+        )
         return vector
 
     def _get_query_embedding(self, query: str) -> list[float]:

@@ -15,13 +15,13 @@ from omnivector.integrations.langchain import OmnivectorVectorStore
 
 
 class HashEmbeddings(Embeddings):
-    """omnivector's download-free lexical embedder as LangChain embeddings."""
+    """omnivector's download-free lexical hashing embedding as LangChain embeddings."""
 
     def __init__(self, dimension: int = 64) -> None:
-        self.embedder = ov.HashingEmbedder(dimension)
+        self.embedder = ov.embeddings.get("hashing", dimension=dimension)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.embed(texts).tolist()
+        return self.embedder.embed_documents(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -227,3 +227,19 @@ async def test_async_methods(fixed: OmnivectorVectorStore) -> None:
     assert _ids(await fixed.aget_by_ids(["a", "b"])) == ["b"]
     assert await fixed.aadd_texts(["zebra"], ids=["z"]) == ["z"]
     assert _ids(await fixed.asimilarity_search("zebra", k=1)) == ["z"]
+
+
+def test_l2_table_scores_are_relevances(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path / "store") as store:
+        vectors = OmnivectorVectorStore.from_texts(
+            list(FIXED_IDS),
+            FixedEmbeddings(FIXED),
+            ids=list(FIXED_IDS.values()),
+            store=store,
+            metric="l2",
+        )
+        assert store.table("langchain").metric == "l2"
+        scored = vectors.similarity_search_with_relevance_scores("zebra", k=3)
+        distances = [0.0, float(np.hypot(0.1, 0.3)), float(np.sqrt(2.0))]
+        assert [doc.id for doc, _ in scored] == ["a", "c", "b"]
+        assert [score for _, score in scored] == pytest.approx([1 / (1 + d) for d in distances])

@@ -1,11 +1,8 @@
 """``omnivector bench hybrid``: retrieval quality of BM25, dense and hybrid, and latency.
 
-Quality: a known-item test set from the standard library's docstrings. Each query is the
-documented object's name split into words plus three words of its first line; the only
-relevant document is that docstring. Dense vectors come from the download-free
-:class:`~omnivector.HashingEmbedder` (a lexical stand-in: no embedding model is installed in
-this environment). Reports recall@10, MRR@10 and nDCG@10 for BM25, dense, and hybrid with
-RRF and weighted fusion, with a sweep of the fusion weight.
+Quality (:mod:`omnivector.bench.retrieval`): known-item retrieval on the standard
+library's docstrings with the default embedding model; recall@10, MRR@10 and nDCG@10 for
+BM25, dense (exact and indexed) and hybrid with RRF and weighted fusion.
 
 Latency: p50/p99 of text-only, vector-only and hybrid queries on 100k documents (quick: 20k)
 of synthetic text with clustered vectors, next to the same table with a resident graph, the
@@ -17,10 +14,7 @@ resident graph.
 
 from __future__ import annotations
 
-import math
 import os
-import random
-import re
 import statistics
 import time
 from collections.abc import Callable
@@ -33,9 +27,7 @@ import pyarrow as pa
 
 from omnivector.bench.common import BenchContext, format_table, interleaved
 from omnivector.bench.data import clustered_vectors, vector_array
-from omnivector.core.fusion import RRF, Weighted
-from omnivector.demo.corpus import stdlib_docstrings
-from omnivector.embedding import HashingEmbedder
+from omnivector.bench.retrieval import quality
 from omnivector.indexing.builds import query_defaults
 from omnivector.maintenance.compaction import MaintenanceConfig
 from omnivector.operations.search import HYBRID_TEXT_DEPTH
@@ -46,65 +38,6 @@ from omnivector.table import Table
 K = 10
 DIMENSION = 384
 THREADS = (1, 2)
-
-
-def _words(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name).replace("_", " ")
-    return [w.lower() for w in spaced.split() if w]
-
-
-def _quality(ctx: BenchContext) -> dict[str, Any]:
-    count = int(os.environ.get("OMNIVECTOR_BENCH_DOCS", 2000 if ctx.quick else 6000))
-    docs = list(stdlib_docstrings(count))
-    embedder = HashingEmbedder(DIMENSION)
-    rng = random.Random(ctx.seed)
-    candidates = [d for d in docs if len(_words(d.name)) >= 2]
-    picked = rng.sample(candidates, min(len(candidates), 60 if ctx.quick else 300))
-    queries = []
-    for doc in picked:
-        line = re.findall(r"[a-zA-Z]{3,}", doc.text.splitlines()[0])
-        queries.append((" ".join(_words(doc.name) + rng.sample(line, min(3, len(line)))), doc.id))
-    results: dict[str, dict[str, float]] = {}
-    with ctx.scratch("hybrid-quality") as root:
-        store = VectorStore(
-            root,
-            dimension=DIMENSION,
-            embedder=embedder,
-            maintenance=MaintenanceConfig(enabled=False),
-        )
-        table = store.create_table("docs")
-        table.add([{"id": d.id, "text": d.text} for d in docs])
-        table.create_fts_index()
-        vectors = embedder.embed([q for q, _ in queries])
-        modes: dict[str, Any] = {
-            "BM25": lambda q, v: table.search(text=q, k=K),
-            "dense": lambda q, v: table.search(vector=v, k=K),
-            "hybrid RRF(k=60)": lambda q, v: table.search(vector=v, text=q, k=K),
-            "hybrid RRF(k=10, 1:1.5)": lambda q, v: table.search(
-                vector=v, text=q, k=K, fusion=RRF(k=10, weights=(1.0, 1.5))
-            ),
-        }
-        for weight in (0.2, 0.4, 0.5, 0.6, 0.8):
-            modes[f"hybrid Weighted(vector {weight})"] = lambda q, v, w=weight: table.search(
-                vector=v, text=q, k=K, fusion=Weighted((w, 1 - w))
-            )
-        for label, search in modes.items():
-            ranks = []
-            for (query, relevant), vector in zip(queries, vectors, strict=True):
-                ids = search(query, vector).ids
-                ranks.append(ids.index(relevant) + 1 if relevant in ids else None)
-            results[label] = _metrics(ranks)
-        store.close()
-    return {"documents": len(docs), "queries": len(queries), "metrics": results}
-
-
-def _metrics(ranks: list[int | None]) -> dict[str, float]:
-    found = [r for r in ranks if r is not None]
-    return {
-        "recall@10": len(found) / len(ranks),
-        "mrr@10": sum(1 / r for r in found) / len(ranks),
-        "ndcg@10": sum(1 / math.log2(r + 1) for r in found) / len(ranks),
-    }
 
 
 def _latency(ctx: BenchContext) -> dict[str, Any]:
@@ -261,17 +194,19 @@ def _lancedb_hybrid(root: Any, data: pa.Table, rows: int) -> Probe | str:
 
 
 def run(ctx: BenchContext) -> dict[str, Any]:
-    quality = _quality(ctx)
+    measured = quality(ctx)
     ctx.echo(
-        f"known-item retrieval: {quality['queries']} queries over "
-        f"{quality['documents']:,} stdlib docstrings (dense: HashingEmbedder)"
+        f"known-item retrieval: {measured['queries']} docstring summaries against "
+        f"{measured['documents']:,} docstring descriptions; dense: {measured['embedding']} "
+        f"(loaded in {measured['load_s']:.1f} s, {measured['documents_per_s']:.1f} documents/s, "
+        f"{measured['queries_per_s']:.1f} queries/s)"
     )
     ctx.echo(
         format_table(
             ["retriever", "recall@10", "MRR@10", "nDCG@10"],
             [
                 [label, m["recall@10"], m["mrr@10"], m["ndcg@10"]]
-                for label, m in quality["metrics"].items()
+                for label, m in measured["metrics"].items()
             ],
         )
     )
@@ -309,4 +244,4 @@ def run(ctx: BenchContext) -> dict[str, Any]:
             ],
         )
     )
-    return {"quality": quality, "latency": latency}
+    return {"quality": measured, "latency": latency}

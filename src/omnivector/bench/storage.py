@@ -1,6 +1,6 @@
 """``omnivector bench storage``: bytes per document for each storage option, next to peers.
 
-Real text (the standard library's docstrings) with 384-d vectors (hashing embedder) and six
+Real text (the standard library's docstrings) with 384-d vectors (the hashing embedding) and six
 metadata keys. For each option set: bytes per document per column and in total, write
 throughput and the cost of reading 1,000 random documents; next to raw Arrow IPC,
 Parquet + zstd, Lance 2.0 defaults, lancedb's defaults, chromadb's on-disk size, and an xz
@@ -27,7 +27,7 @@ from omnivector.bench.common import BenchContext, format_table
 from omnivector.bench.data import glove, glove_root, id_vector_table, vector_array
 from omnivector.core.layout import StorageOptions
 from omnivector.demo.corpus import stdlib_docstrings
-from omnivector.embedding import HashingEmbedder
+from omnivector.embeddings import HashingEmbedding
 from omnivector.maintenance.compaction import MaintenanceConfig
 from omnivector.store import VectorStore
 
@@ -47,7 +47,7 @@ OPTIONS: dict[str, StorageOptions] = {
 
 def _documents(count: int) -> list[dict[str, Any]]:
     docs = list(stdlib_docstrings(count))
-    vectors = HashingEmbedder(DIMENSION).embed([d.text for d in docs])
+    vectors = HashingEmbedding(DIMENSION).embed_documents([d.text for d in docs])
     return [
         {
             "id": d.id,
@@ -198,7 +198,7 @@ def _baselines(root: Path, docs: list[dict[str, Any]], arrow: pa.Table) -> dict[
             name = chunk.path_in_schema.split(".")[0]
             columns[name] = columns.get(name, 0) + chunk.total_compressed_size
     total = _size(root / "docs.parquet") / count
-    # Parquet compresses this embedder's sparse vectors; report its own column split.
+    # Parquet compresses the hashing embedding's sparse vectors; report its own column split.
     out["Parquet + zstd"] = {
         "total": total,
         "vector": columns["vector"] / count,

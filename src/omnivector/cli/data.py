@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from omnivector import embeddings
 from omnivector.cli.app import Cli, app, command, parse_where
 from omnivector.cli.files import (
     FORMATS,
@@ -158,15 +159,30 @@ def import_(
         str, typer.Option("--metric", help="Metric of a new table: cosine, l2 or dot.")
     ] = "cosine",
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Rows per commit.")
-    ] = 10_000,
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, help="Rows per commit (default 10000; 256 when embedding)."
+        ),
+    ] = None,
+    embedding: Annotated[
+        str | None,
+        typer.Option(
+            "--embedding",
+            metavar="NAME",
+            help="A new table's embedding function: 'default' (the default model) or a "
+            "registered name (hashing, onnx, e5, ...). It embeds documents without vectors.",
+        ),
+    ] = None,
 ) -> None:
     """Load documents from a file, creating the table (and store) if missing.
 
-    A new table takes its dimension from the first vector. Columns the table does not have
-    go into each document's metadata. Each batch is committed as it is read.
+    A new table takes its dimension from the first vector, or from --embedding. A table
+    with an embedding function embeds the documents that have no vector from their text.
+    Columns the table does not have go into each document's metadata. Each batch is
+    committed as it is read.
     """
     declared = _parse_fields(fields or [])
+    function = _embedding(embedding) if embedding is not None else None
     columns = ColumnMap(id=id_column, vector=vector_column, text=text_column)
     source = open_source(file, fmt)
     totals = {"inserted": 0, "updated": 0, "rows": 0}
@@ -174,6 +190,11 @@ def import_(
     version = 0
     with cli.open_store(create=True) as store:
         tbl = store.table(table) if table in store else None
+        if tbl is None and function is not None:
+            tbl = store.create_table(table, embedding=function, metric=metric, fields=declared)
+            created = True
+        embeds = tbl is not None and tbl.embedding_config is not None
+        rows_per_commit = batch_size or (256 if embeds else 10_000)
         known = (
             set(tbl.schema.names)
             if tbl is not None
@@ -181,14 +202,15 @@ def import_(
         )
         with cli.progress(source.unit) as progress:
             task = progress.add_task(f"import {file.name}", total=source.total or None)
-            for chunk, advance in source.chunks(batch_size):
-                documents = reshape(chunk, columns, known, file)
+            for chunk, advance in source.chunks(rows_per_commit):
+                documents = reshape(chunk, columns, known, file, embeds=embeds)
                 if tbl is None:
                     width = first_vector_width(documents)
                     if width is None:
                         raise InvalidInputError(
                             f"{file}: the first document has no vector, so the new table's "
-                            "dimension is unknown; check --vector"
+                            "dimension is unknown; check --vector, or embed the texts with "
+                            "--embedding default"
                         )
                     tbl = store.create_table(table, dimension=width, metric=metric, fields=declared)
                     created = True
@@ -271,16 +293,33 @@ def search(
             "With --text too, the search is hybrid.",
         ),
     ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query",
+            "-q",
+            help="Hybrid search from one string, embedded by the table's embedding function.",
+        ),
+    ] = None,
     where: WhereOpt = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")] = 10,
 ) -> None:
-    """Vector, full-text or hybrid search."""
-    if text is None and vector_file is None:
-        raise typer.BadParameter("give --text, --vector-file or both", param_hint="--text")
+    """Vector, full-text, hybrid or --query search."""
+    if text is None and vector_file is None and query is None:
+        raise typer.BadParameter(
+            "give --query, --text, --vector-file or --text with --vector-file",
+            param_hint="--query",
+        )
+    if query is not None and (text is not None or vector_file is not None):
+        raise typer.BadParameter("--query goes alone", param_hint="--query")
     vector = _read_vector(vector_file) if vector_file is not None else None
     condition = parse_where(where)
     with cli.open_store() as store:
-        hits = store.table(table).search(vector=vector, text=text, k=k, where=condition)
+        searched = store.table(table)
+        if query is not None:
+            hits = searched.search(query=query, k=k, where=condition)
+        else:
+            hits = searched.search(vector=vector, text=text, k=k, where=condition)
     rows = hits.to_list()
 
     def human() -> None:
@@ -323,6 +362,11 @@ _HIT_KEYS = {
     "metadata",
     "vector",
 }
+
+
+def _embedding(name: str) -> embeddings.EmbeddingFunction:
+    """``--embedding``: the default model, or a registered function with its defaults."""
+    return embeddings.default() if name == "default" else embeddings.get(name)
 
 
 def _read_vector(path: Path) -> Any:

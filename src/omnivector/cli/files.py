@@ -233,13 +233,17 @@ class ColumnMap:
         return {source: target for source, target in pairs.items() if source != target}
 
 
-def reshape(chunk: Chunk, columns: ColumnMap, known: set[str], source: Path) -> Chunk:
+def reshape(
+    chunk: Chunk, columns: ColumnMap, known: set[str], source: Path, *, embeds: bool = False
+) -> Chunk:
     """Rename mapped columns, fix ids and JSON-text vectors, fold unknown columns into
-    ``metadata``."""
+    ``metadata``. ``embeds``: the table makes missing vectors, so none is required."""
     if isinstance(chunk, list):
-        return [_reshape_row(row, columns, known, source) for row in chunk]
+        return [_reshape_row(row, columns, known, source, embeds) for row in chunk]
     renames = columns.renames()
     for column, target in renames.items():
+        if embeds and target == "vector":
+            continue
         if column not in chunk.schema.names:
             raise InvalidInputError(
                 f"{source} has no column {column!r} for the {target} (columns: "
@@ -252,24 +256,26 @@ def reshape(chunk: Chunk, columns: ColumnMap, known: set[str], source: Path) -> 
         )
     batch = chunk.rename_columns(names)
     for required, option in (("id", "--id"), ("vector", "--vector")):
-        if required not in batch.schema.names:
+        if required not in batch.schema.names and not (embeds and required == "vector"):
             raise InvalidInputError(
                 f"{source} has no {required!r} column (columns: {chunk.schema.names}); "
                 f"name it with {option} COLUMN"
             )
     batch = _set_column(batch, "id", _ids(batch.column("id")))
-    vectors = batch.column("vector")
-    if pa.types.is_string(vectors.type) or pa.types.is_large_string(vectors.type):
+    vectors = batch.column("vector") if "vector" in batch.schema.names else None
+    if vectors is not None and (
+        pa.types.is_string(vectors.type) or pa.types.is_large_string(vectors.type)
+    ):
         batch = _set_column(batch, "vector", _json_vectors(vectors, source))
     return _fold_metadata(batch, known)
 
 
 def _reshape_row(
-    row: dict[str, Any], columns: ColumnMap, known: set[str], source: Path
+    row: dict[str, Any], columns: ColumnMap, known: set[str], source: Path, embeds: bool
 ) -> dict[str, Any]:
     renames = columns.renames()
     for column, target in ((columns.id, "id"), (columns.vector, "vector")):
-        if column not in row:
+        if column not in row and not (embeds and target == "vector"):
             raise InvalidInputError(
                 f"{source}: a document has no {column!r} field (fields: {sorted(row)}); "
                 f"name the {target} field with --{target}"

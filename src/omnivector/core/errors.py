@@ -17,6 +17,8 @@ __all__ = [
     "CommitConflictError",
     "DimensionMismatchError",
     "DuplicateIdError",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "IndexBuildCancelledError",
     "IndexBuildError",
     "IndexNotFoundError",
@@ -112,12 +114,24 @@ class MissingDependencyError(OmnivectorError, ImportError):
     """An optional feature needs a package that is not installed.
 
     ``extra`` names the optional-dependency group that installs it; the message ends with
-    the command (``pip install 'omni-vector[ray]'``).
+    the command (``pip install 'omni-vector[ray]'``). It is None only for packages no extra
+    can install (they need PyTorch): the message then says what to install.
     """
 
-    def __init__(self, message: str, *, extra: str) -> None:
+    def __init__(self, message: str, *, extra: str | None) -> None:
         self.extra = extra
-        super().__init__(f"{message}: pip install 'omni-vector[{extra}]'")
+        super().__init__(
+            message if extra is None else f"{message}: pip install 'omni-vector[{extra}]'"
+        )
+
+
+class EmbeddingError(OmnivectorError, RuntimeError):
+    """An embedding function failed (a server error or timeout); nothing was written."""
+
+
+class EmbeddingUnavailableError(EmbeddingError):
+    """The table's embedding function cannot be rebuilt in this process (a package is
+    missing, or it was a Python callable); pass it: ``store.table(name, embedding=fn)``."""
 
 
 class StorageError(OmnivectorError, OSError):

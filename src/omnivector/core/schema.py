@@ -108,6 +108,8 @@ class TableSpec:
     metric: Metric = "cosine"
     fields: Mapping[str, str] = field(default_factory=dict)
     storage: StorageOptions = DEFAULT_STORAGE
+    #: the embedding function's recorded config (``{"name": ..., "options": {...}}``)
+    embedding: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_dimension(self.dimension)
@@ -146,15 +148,16 @@ class TableSpec:
         return pa.schema(columns, metadata={SPEC_METADATA_KEY: self.to_json().encode()})
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": 1,
-                "dimension": self.dimension,
-                "metric": self.metric,
-                "fields": dict(self.fields),
-                "storage": self.storage.to_dict(),
-            }
-        )
+        raw: dict[str, Any] = {
+            "format": 1,
+            "dimension": self.dimension,
+            "metric": self.metric,
+            "fields": dict(self.fields),
+            "storage": self.storage.to_dict(),
+        }
+        if self.embedding is not None:
+            raw["embedding"] = dict(self.embedding)
+        return json.dumps(raw)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> TableSpec:
@@ -164,6 +167,7 @@ class TableSpec:
             metric=raw["metric"],
             fields=raw.get("fields", {}),
             storage=StorageOptions.from_dict(raw.get("storage", {})),
+            embedding=raw.get("embedding"),
         )
 
     @classmethod
@@ -220,9 +224,10 @@ class TableSpec:
                 f"unknown column(s) {unknown}: declare them with fields= when creating the "
                 "table, or put them under 'metadata'"
             )
-        for required in ("id", "vector"):
-            if required not in names:
-                raise InvalidInputError(f"every document needs an {required!r}")
+        if "id" not in names:
+            raise InvalidInputError("every document needs an 'id'")
+        if "vector" not in names:
+            raise InvalidInputError(f"every document needs a 'vector'{_HOW_TO_EMBED}")
         rows = batch.num_rows
         arrays: list[pa.Array] = [
             _ids_array(batch.column("id")),
@@ -256,6 +261,12 @@ class TableSpec:
 # -- input shapes ---------------------------------------------------------------------------
 
 
+_HOW_TO_EMBED = (
+    "; to make vectors from 'text', give the table an embedding function: "
+    "store.create_table(name, embedding=fn)"
+)
+
+
 def iter_arrow_batches(data: object) -> Iterator[pa.RecordBatch]:
     """Yield record batches of at most ``WRITE_BATCH_ROWS`` rows from any accepted input."""
     if isinstance(data, pa.RecordBatchReader):
@@ -269,8 +280,8 @@ def iter_arrow_batches(data: object) -> Iterator[pa.RecordBatch]:
         for batch in data.to_batches(max_chunksize=WRITE_BATCH_ROWS):
             yield batch
         return
-    if _is_dataframe(data):
-        yield from iter_arrow_batches(_dataframe_to_arrow(data))
+    if is_dataframe(data):
+        yield from iter_arrow_batches(dataframe_to_arrow(data))
         return
     if isinstance(data, Mapping):
         data = [data]
@@ -296,12 +307,12 @@ def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
         yield batch.slice(start, WRITE_BATCH_ROWS)
 
 
-def _is_dataframe(data: object) -> bool:
+def is_dataframe(data: object) -> bool:
     module = type(data).__module__
     return type(data).__name__ == "DataFrame" and module.split(".")[0] in ("pandas", "polars")
 
 
-def _dataframe_to_arrow(frame: Any) -> pa.Table:
+def dataframe_to_arrow(frame: Any) -> pa.Table:
     if type(frame).__module__.startswith("polars"):
         return frame.to_arrow()
     return pa.Table.from_pandas(frame, preserve_index=False)
@@ -362,7 +373,7 @@ def _python_vectors(values: list[Any]) -> pa.Array:
     arrays: list[np.ndarray] = []
     for value in values:
         if value is None:
-            raise InvalidInputError("every document needs a 'vector'")
+            raise InvalidInputError(f"every document needs a 'vector'{_HOW_TO_EMBED}")
         array = _vector_to_numpy(value)
         lengths.add(array.shape[0])
         arrays.append(array)
@@ -405,7 +416,9 @@ def vectors_to_numpy(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.n
     ):
         raise InvalidInputError(f"the vector column must hold lists of numbers, got {kind}")
     if column.null_count:
-        raise InvalidInputError("every document needs a 'vector' (found null vectors)")
+        raise InvalidInputError(
+            f"every document needs a 'vector' (found null vectors){_HOW_TO_EMBED}"
+        )
     if not pa.types.is_fixed_size_list(kind):
         lengths = np.unique(column.value_lengths().to_numpy(zero_copy_only=False))
         if lengths.size and (lengths.size > 1 or lengths[0] != dimension):

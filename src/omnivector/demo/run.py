@@ -1,9 +1,10 @@
 """The main job on an embedded default: a real store of the standard library's docstrings.
 
-Builds a store in a local directory, embeds every docstring with the download-free
-:class:`~omnivector.HashingEmbedder`, builds the vector index in the background while
-searches keep answering, prints results and statistics, and finally times vector queries on
-Lance against the same table's resident graph.
+Builds a store in a local directory from the module and class docstrings and every tenth
+function docstring, embedded by the default embedding model (all-MiniLM-L6-v2, int8 ONNX,
+installed with its weights by the ``embed`` extra), builds the vector index in the
+background while searches keep answering, prints results and statistics, and finally times
+vector queries on Lance against the same table's resident graph.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from omnivector import embeddings
 from omnivector.core.results import SearchResults
-from omnivector.demo.corpus import stdlib_docstrings
-from omnivector.embedding import HashingEmbedder
+from omnivector.demo.corpus import Docstring, stdlib_docstrings
 from omnivector.indexing.builds import IndexBuild
 from omnivector.resident.graphs import ResidentConfig
 from omnivector.store import VectorStore
@@ -23,22 +24,45 @@ __all__ = ["run_demo"]
 
 DEMO_QUERIES = (
     "parse a JSON document into Python objects",
-    "compress data with gzip",
-    "open a TCP socket connection",
-    "sort a list in place",
+    "shrink files so they take less disk space",
+    "talk to another computer over the network",
+    "run several things at the same time",
 )
+#: one function docstring in this many is loaded (with every module and class docstring)
+FUNCTION_SAMPLE = 10
+
+
+def demo_docstrings(limit: int | None) -> list[Docstring]:
+    """Module and class docstrings and every tenth function's, at most ``limit``."""
+    docs = [
+        d
+        for n, d in enumerate(stdlib_docstrings())
+        if d.kind != "function" or n % FUNCTION_SAMPLE == 0
+    ]
+    return docs[:limit] if limit is not None else docs
 
 
 def run_demo(
-    path: str | Path, *, limit: int | None = 12_000, echo: Callable[[str], None] = print
+    path: str | Path,
+    *,
+    limit: int | None = None,
+    embedding: embeddings.EmbeddingFunction | None = None,
+    echo: Callable[[str], None] = print,
 ) -> None:
-    """Build (or rebuild) the demo store at ``path`` and run searches against it."""
-    embedder = HashingEmbedder(384)
+    """Build (or rebuild) the demo store at ``path`` and run searches against it.
+
+    ``embedding``: default :func:`omnivector.embeddings.default`.
+    """
     started = time.perf_counter()
-    with VectorStore(path, dimension=384, embedder=embedder) as store:
+    function = embedding if embedding is not None else embeddings.default()
+    echo(f"Embedding model loaded in {time.perf_counter() - started:.1f}s: {function.config}")
+    started = time.perf_counter()
+    with VectorStore(path) as store:
         store.drop_table("stdlib", missing_ok=True)
         table = store.create_table(
-            "stdlib", fields={"module": "string", "kind": "string", "lines": "int64"}
+            "stdlib",
+            fields={"module": "string", "kind": "string", "lines": "int64"},
+            embedding=function,
         )
         docs = [
             {
@@ -49,19 +73,19 @@ def run_demo(
                 "lines": d.lines,
                 "metadata": {"name": d.name, "top_level": d.module.split(".")[0]},
             }
-            for d in stdlib_docstrings(limit)
+            for d in demo_docstrings(limit)
         ]
-        table.add(docs)
+        table.add(docs)  # no vectors: the table's embedding function makes them
         echo(
             f"Loaded {len(docs):,} docstrings from the standard library into {store.path} "
-            f"in {time.perf_counter() - started:.1f}s"
+            f"in {time.perf_counter() - started:.1f}s (embedded from their text)"
         )
 
         build = table.create_index(kind="IVF_HNSW_SQ", background=True)
         assert isinstance(build, IndexBuild)
         echo(f"Vector index build started in the background: {build.status}")
         for query in DEMO_QUERIES:
-            _show(echo, f"hybrid: {query!r}", table.search(query=query, k=3))
+            _show(echo, f"query (hybrid): {query!r}", table.search(query=query, k=3))
         _show(
             echo,
             "text: 'zip archive' where kind = class",
@@ -71,7 +95,9 @@ def run_demo(
             echo,
             "vector: 'temporary directory' in metadata top_level = tempfile",
             table.search(
-                embedder.embed(["temporary directory"])[0], k=3, where={"top_level": "tempfile"}
+                function.embed_queries(["temporary directory"])[0],
+                k=3,
+                where={"top_level": "tempfile"},
             ),
         )
         build.wait()
@@ -80,7 +106,7 @@ def run_demo(
         _show(
             echo,
             "vector (indexed): 'read lines from a file'",
-            table.search(embedder.embed(["read lines from a file"])[0], k=3),
+            table.search(function.embed_queries(["read lines from a file"])[0], k=3),
         )
         stats = table.stats()
         echo(
@@ -91,7 +117,7 @@ def run_demo(
             echo(f"  {column:<10} {size / max(stats.rows, 1):8.1f} B/row")
         echo("Indexes: " + ", ".join(f"{i.name} ({i.kind})" for i in stats.indexes))
         echo(f"Cache: {store.cache_info()}")
-        probe = embedder.embed(["read lines from a file"])[0]
+        probe = function.embed_queries(["read lines from a file"])[0]
         on_lance = _median_ms(lambda: table.search(probe, k=10))
     # the same table through a store that keeps an in-memory graph of its vectors
     with VectorStore(path, resident=ResidentConfig(min_rows=0)) as store:

@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -605,7 +605,7 @@ def _record_fields(table: Table, dataset: lance.LanceDataset) -> None:
         if f.name not in RESERVED_COLUMNS and str(f.type) in by_type
     }
     old = TableSpec.from_schema(dataset.schema)
-    spec = TableSpec(old.dimension, old.metric, fields, old.storage)
+    spec = replace(old, fields=fields)
     with lance_errors(f"recording the schema of {table.name!r}"):
         dataset.update_schema_metadata({SPEC_METADATA_KEY.decode(): spec.to_json()})
     table.spec = spec
