@@ -29,9 +29,10 @@ env: $(VENV)/.synced ## create or update the virtual environment (uv, locked)
 demo: env ## build a store from the Python standard library's docstrings and search it
 	$(RUN) omnivector demo --store .data/demo-store
 
-lint: env ## ruff lint and format check
+lint: env ## ruff lint and format check, and the import contract of docs/architecture.md
 	$(RUN) ruff check src tests
 	$(RUN) ruff format --check src tests
+	$(RUN) lint-imports
 
 typecheck: env ## mypy --strict on src/
 	$(RUN) mypy

@@ -18,6 +18,7 @@ EXPECTED = {
     "EmbeddingError",
     "EmbeddingUnavailableError",
     "Hit",
+    "ImportResult",
     "IndexBuild",
     "IndexBuildCancelledError",
     "IndexBuildConfig",

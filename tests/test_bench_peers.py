@@ -16,7 +16,7 @@ import omnivector as ov
 from omnivector.bench import SUITES, BenchContext, peers, run_suite
 from omnivector.bench.peers_base import System
 from omnivector.bench.peers_systems import SYSTEMS, measure_curve, qps_at_recall, upper_frontier
-from omnivector.resident.engine import scann_installed
+from omnivector.resident import scann_installed
 from tests.conftest import DIM, FIELDS, make_docs
 
 TINY = peers.Workload(

@@ -35,7 +35,7 @@ def test_least_recently_used_tables_are_evicted_and_reopen(tmp_path: Path) -> No
         for name in ("a", "b", "c"):
             store.create_table(name).add([_doc(name)])
         assert store.cache_info().open_tables == 2
-        assert store.cache.evict("a") is False  # "a" was the least recent: already evicted
+        assert store.evict("a") is False  # "a" was the least recent: already evicted
         store.table("b").count()  # b is now most recent, c least recent
         store.table("a").count()  # reopening a evicts c
         info = store.cache_info()
@@ -64,7 +64,7 @@ def test_eviction_does_not_break_an_operation_holding_the_handle(tmp_path: Path)
         table.add([_doc(f"d{i}", (i + 1) / 10) for i in range(50)])
         dataset = store.open_dataset("a")
         store.create_table("b")  # evicts "a"
-        assert "a" not in store.cache._entries
+        assert "a" not in store._datasets._pool._entries
         assert dataset.count_rows() == 50  # the held handle still works
         assert table.search([0.3] * DIM, k=1).ids
 
@@ -133,7 +133,7 @@ def test_rapid_commits_by_another_writer_are_never_missed(tmp_path: Path) -> Non
             if expected % 10 == 0:
                 time.sleep(0.15)  # let the reader trust the stamp, then commit again
                 assert reader.table("t").count() == expected
-                assert reader.cache._entries["t"].stamp is not None
+                assert reader._datasets._pool._entries["t"].stamp is not None
 
 
 def test_quiet_local_table_is_not_listed_on_every_call(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_quiet_local_table_is_not_listed_on_every_call(tmp_path: Path) -> None:
         time.sleep(0.15)
         store.open_dataset("t")
         store.open_dataset("t")  # records a trusted stamp
-        cached = store.cache._entries["t"]
+        cached = store._datasets._pool._entries["t"]
         assert cached.stamp is not None
         dataset = store.open_dataset("t")
         assert dataset is cached.dataset

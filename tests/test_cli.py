@@ -311,8 +311,9 @@ def test_index_background_build_follows_the_worker(store_path: Path) -> None:
 def test_index_status_and_wait_see_another_holder_of_the_lock(
     store_path: Path, opened: ov.VectorStore
 ) -> None:
-    lock = opened.location.lock_path("docs", "maintenance")
-    with opened._lock(lock, timeout=5, what="maintenance"):  # as a build in another process would
+    with opened._services.locks.maintenance(
+        "docs", timeout=5
+    ):  # as a build in another process would
         [status] = cli_json("--store", store_path, "index", "status", "docs")
         assert status["busy"] is True
         waited = cli("--store", store_path, "index", "wait", "docs", "--timeout", "0.3")
@@ -395,7 +396,7 @@ def test_bench_unknown_suite_is_an_error() -> None:
 
 
 def test_demo_uses_its_own_default_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import omnivector.demo.run as demo
+    import omnivector.demo as demo
 
     paths: list[str] = []
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.indexing.builds import EXACT_SEARCH_MAX_ROWS
+from omnivector.indexing import EXACT_SEARCH_MAX_ROWS
 from tests.conftest import DIM, FIELDS, make_docs
 
 
@@ -100,7 +100,7 @@ def test_background_build_returns_at_once_and_reports(filled: ov.Table) -> None:
     assert build.done() and build.status == "succeeded" and seen == ["succeeded"]
     assert info is not None and info.kind == "IVF_PQ"
     assert build.progress["fraction"] == 1.0
-    assert build in filled._store.index_builds()
+    assert build in filled._builder.builds()
 
 
 def test_queries_answer_completely_while_a_build_runs(

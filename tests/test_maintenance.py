@@ -63,11 +63,11 @@ def test_auto_maintenance_keeps_fragments_and_versions_bounded(tmp_path: Path) -
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             health = table.health()
-            if health.fragments <= 5 and health.versions <= 10 and store.maintainer.runs:
+            if health.fragments <= 5 and health.versions <= 10 and store._maintainer.runs:
                 break
             store._after_write("t")
             time.sleep(0.2)
-        assert store.maintainer.runs >= 1
+        assert store._maintainer.runs >= 1
         assert health.fragments <= 5 and health.versions <= 10
         assert table.count() == 40
 
@@ -83,7 +83,7 @@ def test_auto_compaction_merges_recent_writes_without_rewriting_the_table(
         (base,) = table.dataset().get_fragments()
         base_files = [f.path for f in base.data_files()]
         _small_writes(table, 10)
-        assert store.maintainer.maintain("t")
+        assert store._maintainer.maintain("t")
         fragments = table.dataset().get_fragments()
         assert [f.path for f in fragments[0].data_files()] == base_files
         assert len(fragments) == 2 and fragments[1].count_rows() == 10
@@ -134,7 +134,7 @@ def test_auto_maintenance_can_be_turned_off(tmp_path: Path) -> None:
         table = store.create_table("t")
         _small_writes(table, 20)
         time.sleep(0.3)
-        assert store.maintainer.runs == 0 and table.health().fragments == 20
+        assert store._maintainer.runs == 0 and table.health().fragments == 20
 
 
 def test_maintenance_never_wastes_a_running_build(tmp_path: Path) -> None:

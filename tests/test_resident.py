@@ -279,8 +279,8 @@ def test_graph_follows_a_mix_of_writes_like_an_exact_search(
     with _open(tmp_path / "store", engine=engine.split("-")[0]) as store:
         _follows_a_mix_of_writes(store, rng, masks=engine == "hnsw")
         if engine == "scann-partitioned":
-            assert store.resident is not None
-            assert store.resident._graphs["t"].index._partitions > 0  # type: ignore[attr-defined]
+            assert store._resident is not None
+            assert store._resident._graphs["t"].index._partitions > 0  # type: ignore[attr-defined]
 
 
 def _follows_a_mix_of_writes(
@@ -316,14 +316,14 @@ def _follows_a_mix_of_writes(
             live.update(zip(changed, vectors, strict=True))
         else:
             table.compact()
-        graph = resident_store.resident._graphs.get("t") if resident_store.resident else None
+        graph = resident_store._resident._graphs.get("t") if resident_store._resident else None
         assert table.load_resident(timeout=60), step
         info = resident_store.resident_info()
         assert info is not None and info.tables == {"t": len(live)}, step
         assert info.masked <= len(live), step  # rebuilt once masked rows outnumber live ones
         if step == "delete":  # a delete is followed, not rebuilt
-            assert resident_store.resident is not None
-            assert resident_store.resident._graphs["t"] is graph
+            assert resident_store._resident is not None
+            assert resident_store._resident._graphs["t"] is graph
             assert (info.masked > 0) is masks  # HNSW masks deleted rows, ScaNN drops them
         names = sorted(live)
         matrix = np.stack([live[n] for n in names])
@@ -435,8 +435,8 @@ def test_searches_run_side_by_side_and_a_change_waits_for_them(
     with _open(tmp_path / "store", engine=engine) as store:
         table, vectors = _filled(store, rng)
         assert table.load_resident(timeout=60)
-        assert store.resident is not None
-        graph = store.resident._graphs["t"]
+        assert store._resident is not None
+        graph = store._resident._graphs["t"]
         search = graph.index.search
         in_flight, overlap = [0], [0]
         ended: list[float] = []

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import omnivector as ov
-from omnivector import table as table_module
+from omnivector.operations import writes
+from omnivector.storage.context import TableContext
+from omnivector.storage.datasets import Datasets
 from tests.conftest import DIM, FIELDS, make_docs
 
 
@@ -70,7 +72,7 @@ def test_a_failed_id_check_leaves_no_data_files(
     def broken_check(*args: object, **kwargs: object) -> None:
         raise ov.StorageError("the id column could not be read")
 
-    monkeypatch.setattr(table_module, "check_new_ids", broken_check)
+    monkeypatch.setattr(writes, "check_new_ids", broken_check)
     with pytest.raises(ov.StorageError, match="could not be read"):
         table.add(make_docs(300, rng, start=5))
     assert _data_files(table) == files and table.count() == 5
@@ -236,10 +238,10 @@ def test_a_table_that_cannot_be_opened_for_writing_takes_no_rows(
     table.add(make_docs(5, rng))
     files = _data_files(table)
 
-    def unopenable(self: ov.Table) -> None:
+    def unopenable(self: TableContext) -> None:
         raise ov.StorageError("the table could not be opened")
 
-    monkeypatch.setattr(ov.Table, "writable_dataset", unopenable)
+    monkeypatch.setattr(TableContext, "writable_dataset", unopenable)
     with pytest.raises(ov.StorageError, match="could not be opened"):
         table.add(make_docs(300, rng, start=5))
     monkeypatch.undo()
@@ -255,7 +257,7 @@ def test_an_add_whose_data_files_fail_to_write_takes_no_rows(
     def unwritable(*_: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(table_module, "_write_files", unwritable)
+    monkeypatch.setattr(Datasets, "write_files", unwritable)
     with pytest.raises(ov.StorageError, match="no space left"):
         table.add(make_docs(300, rng, start=5))
     monkeypatch.undo()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.indexing import builds as indexing
+from omnivector.indexing import builds
 from omnivector.indexing.watch import StallWatch, cpu_seconds
 
 pytestmark = pytest.mark.skipif(cpu_seconds(1) is None, reason="needs /proc CPU times")
@@ -69,7 +69,7 @@ def test_a_stalled_build_is_retried_without_progress_events(
 ) -> None:
     script = tmp_path / "hanging_worker.py"
     script.write_text(HANGING_WORKER)
-    monkeypatch.setattr(indexing, "worker_command", lambda: [sys.executable, str(script)])
+    monkeypatch.setattr(builds, "worker_command", lambda: [sys.executable, str(script)])
     rng = np.random.default_rng(0)
     with ov.VectorStore(
         tmp_path / "store",

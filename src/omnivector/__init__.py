@@ -15,6 +15,7 @@ from omnivector.storage import lance_logs  # noqa: F401  (first: routes Lance's 
 
 # isort: split
 from omnivector import embeddings
+from omnivector.core.configs import DatasetCacheConfig, IndexBuildConfig, MaintenanceConfig
 from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
@@ -39,22 +40,18 @@ from omnivector.core.errors import (
 )
 from omnivector.core.fusion import RRF, Weighted
 from omnivector.core.layout import StorageOptions
-from omnivector.core.results import Hit, SearchResults
+from omnivector.core.results import Hit, ImportResult, SearchResults, WriteResult
 from omnivector.distributed.engine import RayEngine
-from omnivector.indexing.builds import IndexBuild, IndexBuildConfig, IndexInfo, IndexSkipped
-from omnivector.maintenance.compaction import (
-    CleanupResult,
-    CompactionResult,
-    MaintenanceConfig,
-    OptimizeResult,
-    TableHealth,
-    TableStats,
-    VersionInfo,
-)
-from omnivector.resident.graphs import ResidentConfig, ResidentInfo
-from omnivector.storage.pool import CacheInfo, DatasetCacheConfig
+from omnivector.indexing.builds import IndexBuild
+from omnivector.indexing.catalog import IndexInfo
+from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
+from omnivector.maintenance.stats import TableHealth, TableStats
+from omnivector.operations.versions import VersionInfo
+from omnivector.resident.config import ResidentConfig
+from omnivector.resident.graphs import ResidentInfo
+from omnivector.storage.pool import CacheInfo
 from omnivector.store import VectorStore, connect
-from omnivector.table import Table, WriteResult
+from omnivector.table import Table
 
 __version__ = "0.1.0"
 
@@ -69,6 +66,7 @@ __all__ = [
     "EmbeddingError",
     "EmbeddingUnavailableError",
     "Hit",
+    "ImportResult",
     "IndexBuild",
     "IndexBuildCancelledError",
     "IndexBuildConfig",

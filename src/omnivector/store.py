@@ -1,7 +1,8 @@
 """VectorStore: a directory (or object-store prefix) of tables, and what they share.
 
-The store owns the connection pool (:class:`~omnivector.cache.DatasetCache`), the
-background index builder, the auto-maintenance scheduler and the per-table locks. Tables
+The store owns what its tables share: the Lance seam (:class:`~omnivector.storage.datasets.
+Datasets`, with the pool of open datasets), the per-table locks, the digests of stored ids,
+the background index builder, the auto-maintenance scheduler and the resident graphs. Tables
 are Lance datasets named ``<name>.lance`` under the root.
 """
 
@@ -12,13 +13,20 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
-import lance
-
+from omnivector.compat import StoreCompat
+from omnivector.core.configs import (
+    DEFAULT_CACHE,
+    DEFAULT_INDEX_BUILDS,
+    DEFAULT_MAINTENANCE,
+    DatasetCacheConfig,
+    IndexBuildConfig,
+    MaintenanceConfig,
+)
 from omnivector.core.errors import (
     CommitConflictError,
     DimensionMismatchError,
@@ -26,33 +34,31 @@ from omnivector.core.errors import (
     StoreClosedError,
     TableExistsError,
     TableNotFoundError,
-    lance_errors,
 )
 from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
-from omnivector.core.results import SearchResults
+from omnivector.core.results import ImportResult
 from omnivector.core.schema import TableSpec, check_dimension, check_metric, check_table_name
 from omnivector.embeddings import EmbeddingFunction, EmbeddingFunctions
-from omnivector.indexing.builds import (
-    DEFAULT_INDEX_BUILDS,
-    IndexBuild,
-    IndexBuildConfig,
-    IndexBuilder,
-)
-from omnivector.maintenance.compaction import DEFAULT_MAINTENANCE, AutoMaintainer, MaintenanceConfig
-from omnivector.resident.graphs import ResidentConfig, ResidentGraphs, ResidentInfo
+from omnivector.indexing.builds import IndexBuild, IndexBuilder
+from omnivector.maintenance.policy import AutoMaintainer
+from omnivector.operations import files
+from omnivector.resident.config import ResidentConfig
+from omnivector.resident.graphs import ResidentGraphs, ResidentInfo
 from omnivector.storage.allocator import raise_mmap_threshold
+from omnivector.storage.context import StoreServices, TableContext, VersionPins
+from omnivector.storage.datasets import Dataset, Datasets
 from omnivector.storage.locations import StoreLocation
-from omnivector.storage.locks import table_lock
-from omnivector.storage.pool import DEFAULT_CACHE, CacheInfo, DatasetCache, DatasetCacheConfig
+from omnivector.storage.locks import TableLocks
+from omnivector.storage.pool import CacheInfo
 from omnivector.storage.unique_ids import IdDigests
-from omnivector.table import Table, WriteResult
+from omnivector.table import Table
 
 __all__ = ["VectorStore", "connect"]
 
 log = logging.getLogger(__name__)
 
 
-class VectorStore:
+class VectorStore(StoreCompat):
     """An embedded vector database rooted at a directory or object-store URI.
 
     >>> store = VectorStore("./data", dimension=384)        # doctest: +SKIP
@@ -85,14 +91,25 @@ class VectorStore:
         self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
         #: one instance of each embedding function the store's tables use
         self.embedding_functions = EmbeddingFunctions()
-        self.location = StoreLocation(path, self.storage_options)
-        self.cache = DatasetCache(cache or DEFAULT_CACHE, self._open, local=self.location.is_local)
-        self.query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
-        self.write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-w")
-        self.builder = IndexBuilder(self, index_builds or DEFAULT_INDEX_BUILDS)
-        self.maintainer = AutoMaintainer(self, maintenance or DEFAULT_MAINTENANCE)
-        self.id_digests = IdDigests()
-        self.resident = ResidentGraphs(resident) if resident is not None else None
+        self._location = StoreLocation(path, self.storage_options)
+        self._datasets = Datasets(self._location, cache or DEFAULT_CACHE, self.storage_options)
+        self._query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
+        self._write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-w")
+        self._services = StoreServices(
+            datasets=self._datasets,
+            locks=TableLocks(self._location.lock_path),
+            digests=IdDigests(),
+            pins=VersionPins(),
+            query_pool=self._query_pool,
+            write_pool=self._write_pool,
+            maintenance=maintenance or DEFAULT_MAINTENANCE,
+            index_builds=index_builds or DEFAULT_INDEX_BUILDS,
+            check_open=self.check_open,
+            after_write=self._after_write,
+        )
+        self._builder = IndexBuilder(self._services)
+        self._maintainer = AutoMaintainer(self._services.maintenance, self._maintained)
+        self._resident = ResidentGraphs(resident) if resident is not None else None
         self._closed = False
         self._create_lock = threading.Lock()
 
@@ -100,7 +117,7 @@ class VectorStore:
 
     @property
     def path(self) -> str:
-        return self.location.root
+        return self._location.root
 
     @property
     def closed(self) -> bool:
@@ -114,13 +131,13 @@ class VectorStore:
         """Finish (or cancel) background index builds and maintenance, then release caches."""
         if self._closed:
             return
-        self.builder.shutdown(cancel=cancel_builds, timeout=timeout)
-        self.maintainer.shutdown(timeout=timeout)
-        self.query_pool.shutdown(wait=True)
-        self.write_pool.shutdown(wait=True)
-        if self.resident is not None:
-            self.resident.shutdown()
-        self.cache.clear()
+        self._builder.shutdown(cancel=cancel_builds, timeout=timeout)
+        self._maintainer.shutdown(timeout=timeout)
+        self._query_pool.shutdown(wait=True)
+        self._write_pool.shutdown(wait=True)
+        if self._resident is not None:
+            self._resident.shutdown()
+        self._datasets.clear()
         self._closed = True
 
     def __enter__(self) -> VectorStore:
@@ -181,25 +198,18 @@ class VectorStore:
             embedding=recorded,
         )
         with self._create_lock:
-            if self.location.exists(name):
+            if self._location.exists(name):
                 return self._existing(name, spec, exist_ok, embedding)
             try:
-                with lance_errors(f"creating table {name!r}"):
-                    dataset = lance.write_dataset(
-                        spec.arrow_schema().empty_table(),
-                        self.location.table_uri(name),
-                        mode="create",
-                        data_storage_version=spec.storage.storage_version,
-                        session=self.cache.session,
-                        storage_options=self.storage_options or None,
-                    )
+                self._datasets.create(
+                    name, spec.arrow_schema(), storage_version=spec.storage.storage_version
+                )
             except Exception:
-                if self.location.exists(name):  # another process created it first
+                if self._location.exists(name):  # another process created it first
                     return self._existing(name, spec, exist_ok, embedding)
                 raise
-        self.cache.put(name, dataset)
         log.debug("created table %s", name)
-        table = Table(self, name, spec, embedding=self._adopt(embedding))
+        table = self._table(name, spec, embedding)
         if data is not None:
             table.add(data)
         return table
@@ -234,22 +244,28 @@ class VectorStore:
                     f"the embedding function's dimension {embedding.dimension} differs from "
                     f"table {name!r}'s dimension {spec.dimension}"
                 )
-        return Table(self, name, spec, embedding=self._adopt(embedding))
+        return self._table(name, spec, embedding)
 
-    def _adopt(self, embedding: EmbeddingFunction | None) -> EmbeddingFunction | None:
-        return None if embedding is None else self.embedding_functions.adopt(embedding)
+    def _table(self, name: str, spec: TableSpec, embedding: EmbeddingFunction | None) -> Table:
+        return Table(
+            TableContext(name, spec, self._services),
+            builder=self._builder,
+            resident=self._resident,
+            embedding=None if embedding is None else self.embedding_functions.adopt(embedding),
+            functions=self.embedding_functions,
+        )
 
     def __getitem__(self, name: str) -> Table:
         return self.table(name)
 
     def table_names(self) -> list[str]:
-        self._check_open()
-        return self.location.table_names()
+        self.check_open()
+        return self._location.table_names()
 
     def __contains__(self, name: object) -> bool:
         self._check_open()
         try:
-            return isinstance(name, str) and self.location.exists(check_table_name(name))
+            return isinstance(name, str) and self._location.exists(check_table_name(name))
         except InvalidInputError:
             return False
 
@@ -260,50 +276,105 @@ class VectorStore:
         """Delete a table and its files (running builds on it are cancelled first)."""
         self._check_open()
         check_table_name(name)
-        if not self.location.exists(name):
+        if not self._location.exists(name):
             if missing_ok:
                 return
             raise TableNotFoundError(f"table {name!r} does not exist in {self.path}")
-        self.builder.cancel_table(name)
-        self.maintainer.forget(name)
-        self.cache.evict(name)
-        self.id_digests.discard(name)
-        if self.resident is not None:
-            self.resident.discard(name)
-        self.location.remove(name)
+        self._builder.cancel_table(name)
+        self._maintainer.forget(name)
+        self._datasets.evict(name)
+        self._services.digests.discard(name)
+        if self._resident is not None:
+            self._resident.discard(name)
+        self._location.remove(name)
 
-    def open_dataset(self, name: str) -> lance.LanceDataset:
+    def open_dataset(self, name: str) -> Dataset:
         """The cached, up-to-date dataset of ``name`` (the pool's single entry point)."""
         self._check_open()
         check_table_name(name)
-        return self.cache.get(name)
+        return self._datasets.get(name)
 
-    def _open(self, name: str, session: Any) -> lance.LanceDataset:
-        uri = self.location.table_uri(name)
-        if not self.location.exists(name):
-            raise TableNotFoundError(
-                f"table {name!r} does not exist in {self.path}; create it with "
-                "store.create_table(...)"
-            )
-        with lance_errors(f"opening table {name!r}"):
-            return lance.dataset(uri, session=session, storage_options=self.storage_options or None)
+    def import_file(
+        self,
+        table: str,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        id_column: str = "id",
+        vector_column: str = "vector",
+        text_column: str = "text",
+        fields: Mapping[str, str] | None = None,
+        metric: str | None = None,
+        embedding: EmbeddingFunction | None = None,
+        upsert: bool = False,
+        batch_size: int | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ImportResult:
+        """Load documents from a JSONL, JSON, Parquet, CSV or Arrow IPC file (``format``:
+        by extension unless given), creating the table if missing: its dimension is the
+        first vector's, or ``embedding``'s; ``fields``/``metric`` as in :meth:`create_table`.
+
+        A table with an embedding function embeds the documents that have no vector from
+        their text. Columns the table does not have go into each document's metadata; each
+        batch of ``batch_size`` rows (default 10,000; 256 when embedding) is committed as it
+        is read (``upsert`` replaces stored ids, else they raise ``DuplicateIdError``).
+        ``progress(advanced, total, unit)`` follows the file: rows for Parquet/Arrow, bytes
+        for text formats.
+        """
+        source = files.open_source(Path(path), format)
+        columns = files.ColumnMap(id=id_column, vector=vector_column, text=text_column)
+        declared = dict(fields or {})
+        tbl = self.table(table) if table in self else None
+        created = False
+        if tbl is None and embedding is not None:
+            tbl = self.create_table(table, embedding=embedding, metric=metric, fields=declared)
+            created = True
+        embeds = tbl is not None and tbl.embedding_config is not None
+        rows_per_commit = batch_size or (256 if embeds else 10_000)
+        known = (
+            set(tbl.schema.names)
+            if tbl is not None
+            else {"id", "vector", "text", "metadata", *declared}
+        )
+        inserted, updated, version = 0, 0, 0
+        for chunk, advanced in source.chunks(rows_per_commit):
+            documents = files.reshape(chunk, columns, known, source.path, embeds=embeds)
+            if tbl is None:
+                width = files.vector_width(documents)
+                if width is None:
+                    raise InvalidInputError(
+                        f"{source.path}: the first document has no vector, so the new table's "
+                        f"dimension is unknown; check vector_column={vector_column!r}, or give "
+                        "the table an embedding function (embedding=)"
+                    )
+                tbl = self.create_table(table, dimension=width, metric=metric, fields=declared)
+                created = True
+            result = tbl.upsert(documents) if upsert else tbl.add(documents)
+            inserted += result.inserted
+            updated += result.updated
+            version = result.version
+            if progress is not None:
+                progress(advanced, source.total, source.unit)
+        if tbl is None:
+            raise InvalidInputError(f"{source.path} holds no documents; nothing was imported")
+        return ImportResult(table, created, inserted, updated, version)
 
     # -- cache ----------------------------------------------------------------------------
 
     def cache_info(self) -> CacheInfo:
-        return self.cache.info()
+        return self._datasets.info()
 
     def resident_info(self) -> ResidentInfo | None:
         """What the in-memory graphs hold (None when ``resident`` is off)."""
-        return self.resident.info() if self.resident is not None else None
+        return self._resident.info() if self._resident is not None else None
 
     def evict(self, name: str) -> bool:
-        return self.cache.evict(name)
+        return self._datasets.evict(name)
 
     def clear_cache(self) -> None:
-        self.cache.clear()
+        self._datasets.clear()
 
-    # -- background index builds ----------------------------------------------------------
+    # -- background index builds and maintenance ------------------------------------------
 
     def create_index_background(
         self, table: str, *, kind: str = "auto", column: str = "vector", **params: Any
@@ -321,11 +392,11 @@ class VectorStore:
 
     def index_builds(self) -> list[IndexBuild]:
         """Every build this store started, newest last."""
-        return self.builder.builds()
+        return self._builder.builds()
 
     def await_pending_index_builds(self, timeout: float | None = None) -> list[IndexBuild]:
         """Wait until every queued or running build has finished; return them."""
-        return self.builder.wait_all(timeout)
+        return self._builder.wait_all(timeout)
 
     def wait_for_maintenance(self, table: str, *, timeout: float | None = None) -> bool:
         """Wait until no index build or compaction runs on ``table``, in any process.
@@ -334,84 +405,22 @@ class VectorStore:
         go at once. Returns False if it was still held after ``timeout`` seconds (``0``
         just checks).
         """
-        self._check_open()
-        path = self.location.lock_path(check_table_name(table), "maintenance")
+        self.check_open()
         limit = math.inf if timeout is None else max(float(timeout), 0.0)
         try:
-            with self._lock(path, timeout=limit, what="maintenance"):
+            with self._services.locks.maintenance(check_table_name(table), timeout=limit):
                 return True
         except CommitConflictError:
             return False
 
-    def _lock(self, path: str, *, timeout: float, what: str) -> AbstractContextManager[None]:
-        return table_lock(path, timeout=timeout, what=what)
-
     def _after_write(self, name: str) -> None:
-        self.maintainer.notify(name)
+        self._maintainer.notify(name)
 
-    # -- the original Omni-Vector API -----------------------------------------------------
-
-    def add_documents(
-        self,
-        table: str,
-        ids: Sequence[str],
-        vectors: Sequence[Any],
-        contents: Sequence[str] | None = None,
-        metadatas: Sequence[Mapping[str, Any] | str | None] | None = None,
-    ) -> WriteResult:
-        """Add documents column-wise, creating the table on first write."""
-        count = len(ids)
-        for label, values in (
-            ("vectors", vectors),
-            ("contents", contents),
-            ("metadatas", metadatas),
-        ):
-            if values is not None and len(values) != count:
-                raise InvalidInputError(f"{label} has {len(values)} items but ids has {count}")
-        rows = []
-        for index, doc_id in enumerate(ids):
-            metadata = metadatas[index] if metadatas is not None else None
-            if isinstance(metadata, str):
-                try:
-                    metadata = json.loads(metadata)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"metadatas[{index}] is not valid JSON") from exc
-            rows.append(
-                {
-                    "id": doc_id,
-                    "vector": vectors[index],
-                    "text": contents[index] if contents is not None else None,
-                    "metadata": metadata,
-                }
-            )
-        if table not in self:
-            width = len(vectors[0]) if count else self.dimension
-            self.create_table(table, dimension=width, exist_ok=True)
-        return self.table(table).add(rows)
-
-    def search(
-        self,
-        table: str,
-        vector: Any,
-        limit: int = 5,
-        where_filter: Mapping[str, Any] | str | None = None,
-    ) -> SearchResults:
-        """Vector search; ``where_filter`` is a filter dict or a raw SQL string."""
-        if isinstance(where_filter, str):
-            return self.table(table).search(vector, k=limit, where_sql=where_filter)
-        return self.table(table).search(vector, k=limit, where=where_filter)
-
-    def count(self, table: str) -> int:
-        return self.table(table).count()
-
-    def delete(self, table: str, ids: Sequence[str]) -> int:
-        return self.table(table).delete(ids).deleted
-
-    def compact(self, table: str) -> Any:
-        return self.table(table).compact()
-
-    def analyze_table_health(self, table: str) -> Any:
-        return self.table(table).health()
+    def _maintained(self, name: str) -> TableContext | None:
+        """The context auto-maintenance works on: None once closed or the table is gone."""
+        if self._closed or name not in self:
+            return None
+        return TableContext(name, self.table(name).spec, self._services)
 
 
 def connect(path: str | os.PathLike[str], **options: Any) -> VectorStore:

@@ -155,7 +155,7 @@ def test_table_names_never_leave_the_root(
             store.create_table(name)
         except ov.OmnivectorError:
             return
-        created = Path(store.location.table_uri(name)).resolve()
+        created = Path(store.table(name).uri).resolve()
         assert created.parent == (root / "store").resolve()
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from omnivector import InvalidInputError
 from omnivector.bench.common import BenchContext
-from omnivector.core.errors import InvalidInputError
 
 __all__ = ["SUITES", "BenchContext", "run_suite"]
 

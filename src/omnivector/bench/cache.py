@@ -22,10 +22,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnivector import DatasetCacheConfig, MaintenanceConfig, VectorStore
 from omnivector.bench.common import BenchContext, format_table, interleaved, summarize
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.storage.pool import DatasetCacheConfig
-from omnivector.store import VectorStore
 
 DIMENSION = 384
 ROWS = 200

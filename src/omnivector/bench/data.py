@@ -12,7 +12,7 @@ import pyarrow as pa
 from omnivector.bench.common import summarize
 
 if TYPE_CHECKING:
-    from omnivector.table import Table
+    from omnivector import Table
 
 __all__ = [
     "brute_force_topk",

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from omnivector import IndexBuildConfig, MaintenanceConfig, RayEngine, Table, VectorStore
 from omnivector.bench.common import BenchContext, format_table
 from omnivector.bench.data import (
     brute_force_topk,
@@ -29,11 +30,7 @@ from omnivector.bench.data import (
     id_vector_table,
     search_quality,
 )
-from omnivector.distributed.engine import Engine, RayEngine
-from omnivector.indexing.builds import IndexBuildConfig
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.store import VectorStore
-from omnivector.table import Table
+from omnivector.distributed import Engine
 
 K = 10
 _HINT = "pip install 'omni-vector[ray]'"

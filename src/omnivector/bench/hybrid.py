@@ -25,15 +25,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnivector import MaintenanceConfig, ResidentConfig, Table, VectorStore
 from omnivector.bench.common import BenchContext, format_table, interleaved
 from omnivector.bench.data import clustered_vectors, vector_array
 from omnivector.bench.retrieval import quality
-from omnivector.indexing.builds import query_defaults
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.operations.search import HYBRID_TEXT_DEPTH
-from omnivector.resident.graphs import ResidentConfig
-from omnivector.store import VectorStore
-from omnivector.table import Table
+from omnivector.indexing import query_defaults
+from omnivector.operations import HYBRID_TEXT_DEPTH
 
 K = 10
 DIMENSION = 384

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from omnivector import IndexBuild, IndexBuildConfig, MaintenanceConfig, Table, VectorStore
 from omnivector.bench.common import BenchContext, format_table, summarize
 from omnivector.bench.data import (
     brute_force_topk,
@@ -26,10 +27,7 @@ from omnivector.bench.data import (
     id_vector_table,
     search_quality,
 )
-from omnivector.indexing.builds import VECTOR_KINDS, IndexBuild, IndexBuildConfig
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.store import VectorStore
-from omnivector.table import Table
+from omnivector.indexing import VECTOR_KINDS
 
 KINDS = VECTOR_KINDS
 K = 10

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnivector import MaintenanceConfig, VectorStore
 from omnivector.bench.common import BenchContext, format_table, summarize
 from omnivector.bench.data import vector_array
-from omnivector.maintenance.compaction import DEFAULT_MAINTENANCE, MaintenanceConfig
-from omnivector.store import VectorStore
 
 DIMENSION = 128
 # Idle time after the last write before the final measurement with auto-maintenance on:
 # the default keep_seconds plus two maintenance intervals and a margin for the run itself.
-SETTLE_SECONDS = DEFAULT_MAINTENANCE.keep_seconds + 2 * DEFAULT_MAINTENANCE.min_interval + 2.0
+_DEFAULTS = MaintenanceConfig()
+SETTLE_SECONDS = _DEFAULTS.keep_seconds + 2 * _DEFAULTS.min_interval + 2.0
 
 
 def _sizes(ctx: BenchContext) -> tuple[int, int, int]:

@@ -23,11 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from omnivector import DatasetCacheConfig, MaintenanceConfig, VectorStore
 from omnivector.bench.common import BenchContext, Timing, format_table, summarize
 from omnivector.bench.data import clustered_vectors, id_vector_table
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.storage.pool import DatasetCacheConfig
-from omnivector.store import VectorStore
 
 BUCKET = "omnivector-bench"
 K = 10
@@ -35,8 +33,9 @@ MODES = ("cold", "warm", "warm_refresh_1s")
 
 
 @contextmanager
-def moto_s3(bucket: str = BUCKET) -> Iterator[dict[str, str]]:
-    """moto's S3 server on 127.0.0.1 with ``bucket`` created; yields the storage options."""
+def _moto_s3(bucket: str = BUCKET) -> Iterator[dict[str, str]]:
+    """moto's S3 server on 127.0.0.1 for this benchmark, with ``bucket`` created; yields
+    the storage options."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -120,7 +119,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     vectors = clustered_vectors(rows + warm, dimension, seed=ctx.seed)
     data, queries = vectors[:rows], vectors[rows:]
     figures: dict[str, dict[str, Timing]] = {}
-    with ctx.scratch("objectstore") as root, moto_s3() as options:
+    with ctx.scratch("objectstore") as root, _moto_s3() as options:
         places = {
             "local": (str(Path(root) / "store"), {}),
             "s3": (f"s3://{BUCKET}/{uuid.uuid4().hex}", options),

@@ -39,11 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from omnivector import InvalidInputError
 from omnivector.bench.common import BenchContext, format_table
 from omnivector.bench.data import brute_force_topk, clustered_vectors, glove, glove_root
 from omnivector.bench.peers_systems import SYSTEMS, missing_modules, upper_frontier
-from omnivector.core.errors import InvalidInputError
-from omnivector.indexing.builds import AUTO_VECTOR_KIND, QUERY_DEFAULTS, _vector_defaults
+from omnivector.indexing import AUTO_VECTOR_KIND, QUERY_DEFAULTS, vector_index_defaults
 
 __all__ = ["Workload", "default_workloads", "run", "run_peers"]
 
@@ -179,7 +179,9 @@ def _write_workload(workload: Workload, work: Path) -> None:
     (work / "texts.json").write_text(json.dumps(texts))
     # hybrid: each query's text is a word of its nearest document, so both retrievers hit
     (work / "query_texts.json").write_text(json.dumps([texts[t[0]].split()[0] for t in truth]))
-    partitions = int(_vector_defaults(AUTO_VECTOR_KIND, len(data), data.shape[1])["num_partitions"])
+    partitions = int(
+        vector_index_defaults(AUTO_VECTOR_KIND, len(data), data.shape[1])["num_partitions"]
+    )
     config = {
         "workload": workload.name,
         "dimension": int(data.shape[1]),

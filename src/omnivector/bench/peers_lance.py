@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from omnivector.bench.peers_base import TABLE, Batch, Params, System, ids_of
-from omnivector.resident.engine import scann_installed
-from omnivector.resident.scann_engine import partitions_for
+from omnivector.resident import partitions_for, scann_installed
 
 __all__ = ["LanceDB", "Omnivector", "OmnivectorFlat", "OmnivectorResident", "Pylance"]
 

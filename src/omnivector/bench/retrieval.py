@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from omnivector import embeddings
+from omnivector import RRF, MaintenanceConfig, Table, VectorStore, Weighted, embeddings
 from omnivector.bench.common import BenchContext
-from omnivector.core.fusion import RRF, Fusion, Weighted
-from omnivector.demo.corpus import stdlib_docstrings
-from omnivector.indexing.builds import AUTO_VECTOR_KIND
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.store import VectorStore
-from omnivector.table import Table
+from omnivector.core.fusion import Fusion
+from omnivector.demo import stdlib_docstrings
+from omnivector.indexing import AUTO_VECTOR_KIND
 
 __all__ = ["FUSIONS", "KnownItems", "known_items", "quality"]
 

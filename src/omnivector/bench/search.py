@@ -17,11 +17,9 @@ import lance
 import numpy as np
 import pyarrow as pa
 
+from omnivector import DatasetCacheConfig, MaintenanceConfig, VectorStore
 from omnivector.bench.common import BenchContext, format_table, interleaved
 from omnivector.bench.data import clustered_vectors, vector_array
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.storage.pool import DatasetCacheConfig
-from omnivector.store import VectorStore
 
 DIMENSION = 384
 COLUMNS = ["id", "text", "metadata", "category", "_distance"]

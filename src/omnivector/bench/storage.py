@@ -23,13 +23,11 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from omnivector import MaintenanceConfig, StorageOptions, VectorStore
 from omnivector.bench.common import BenchContext, format_table
 from omnivector.bench.data import glove, glove_root, id_vector_table, vector_array
-from omnivector.core.layout import StorageOptions
-from omnivector.demo.corpus import stdlib_docstrings
+from omnivector.demo import stdlib_docstrings
 from omnivector.embeddings import HashingEmbedding
-from omnivector.maintenance.compaction import MaintenanceConfig
-from omnivector.store import VectorStore
 
 DIMENSION = 384
 READ_REPEATS = 5

@@ -37,9 +37,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from omnivector.core.errors import OmnivectorError, StorageError
-from omnivector.distributed.engine import Engine, RayEngine
-from omnivector.store import VectorStore
+from omnivector import OmnivectorError, RayEngine, StorageError, VectorStore
+from omnivector.distributed import Engine
 
 __all__ = [
     "STORE_ENV",
@@ -292,7 +291,7 @@ def engine_option(engine: str, workers: int | None) -> Engine:
 
 
 def parse_where(text: str | None, option: str = "--where") -> dict[str, Any] | None:
-    """A ``--where`` JSON object (the filter DSL of :mod:`omnivector.filters`)."""
+    """A ``--where`` JSON object (the filter DSL of :mod:`omnivector.core.filters`)."""
     if text is None:
         return None
     try:

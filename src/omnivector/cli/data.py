@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich.progress import Progress, TaskID
 
-from omnivector import embeddings
+from omnivector import InvalidInputError, embeddings
 from omnivector.cli.app import Cli, app, command, parse_where
-from omnivector.cli.files import (
-    FORMATS,
-    ColumnMap,
-    detect_format,
-    export_documents,
-    open_source,
-    reshape,
-)
-from omnivector.cli.files import vector_width as first_vector_width
 from omnivector.cli.render import (
     INDEX_COLUMNS,
     index_row,
@@ -28,7 +21,7 @@ from omnivector.cli.render import (
     short_json,
     show_table,
 )
-from omnivector.core.errors import InvalidInputError
+from omnivector.operations import FORMATS, detect_format
 
 TableArg = Annotated[str, typer.Argument(metavar="TABLE", help="Table name.", show_default=False)]
 WhereOpt = Annotated[
@@ -182,46 +175,36 @@ def import_(
     committed as it is read.
     """
     declared = _parse_fields(fields or [])
-    function = _embedding(embedding) if embedding is not None else None
-    columns = ColumnMap(id=id_column, vector=vector_column, text=text_column)
-    source = open_source(file, fmt)
-    totals = {"inserted": 0, "updated": 0, "rows": 0}
-    created = False
-    version = 0
-    with cli.open_store(create=True) as store:
-        tbl = store.table(table) if table in store else None
-        if tbl is None and function is not None:
-            tbl = store.create_table(table, embedding=function, metric=metric, fields=declared)
-            created = True
-        embeds = tbl is not None and tbl.embedding_config is not None
-        rows_per_commit = batch_size or (256 if embeds else 10_000)
-        known = (
-            set(tbl.schema.names)
-            if tbl is not None
-            else {"id", "vector", "text", "metadata", *declared}
+    with cli.open_store(create=True) as store, ExitStack() as bars:
+        shown: list[tuple[Progress, TaskID]] = []
+
+        def report(advanced: int, total: int, unit: str) -> None:
+            if not shown:  # the unit (rows or bytes) is known once the file is open
+                bar = bars.enter_context(cli.progress(unit))
+                shown.append((bar, bar.add_task(f"import {file.name}", total=total or None)))
+            bar, task = shown[0]
+            bar.update(task, advance=advanced)
+
+        result = store.import_file(
+            table,
+            file,
+            format=fmt,
+            id_column=id_column,
+            vector_column=vector_column,
+            text_column=text_column,
+            fields=declared,
+            metric=metric,
+            embedding=_embedding(embedding) if embedding is not None else None,
+            upsert=upsert,
+            batch_size=batch_size,
+            progress=report,
         )
-        with cli.progress(source.unit) as progress:
-            task = progress.add_task(f"import {file.name}", total=source.total or None)
-            for chunk, advance in source.chunks(rows_per_commit):
-                documents = reshape(chunk, columns, known, file, embeds=embeds)
-                if tbl is None:
-                    width = first_vector_width(documents)
-                    if width is None:
-                        raise InvalidInputError(
-                            f"{file}: the first document has no vector, so the new table's "
-                            "dimension is unknown; check --vector, or embed the texts with "
-                            "--embedding default"
-                        )
-                    tbl = store.create_table(table, dimension=width, metric=metric, fields=declared)
-                    created = True
-                result = tbl.upsert(documents) if upsert else tbl.add(documents)
-                totals["inserted"] += result.inserted
-                totals["updated"] += result.updated
-                totals["rows"] += result.inserted + result.updated
-                version = result.version
-                progress.update(task, advance=advance)
-        if tbl is None:
-            raise InvalidInputError(f"{file} holds no documents; nothing was imported")
+    created, version = result.created, result.version
+    totals = {
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "rows": result.inserted + result.updated,
+    }
     data = {"table": table, "file": str(file), "created": created, **totals, "version": version}
     cli.emit(
         data,
@@ -262,12 +245,11 @@ def export(
         total = tbl.count(where=condition)
         with cli.progress() as progress:
             task = progress.add_task(f"export {file.name}", total=total)
-            rows = export_documents(
-                tbl,
+            rows = tbl.export(
                 file,
-                kind,
+                format=kind,
                 where=condition,
-                advance=lambda n: progress.update(task, advance=n),
+                progress=lambda n: progress.update(task, advance=n),
             )
     data = {"table": table, "file": str(file), "format": kind, "rows": rows}
     cli.emit(

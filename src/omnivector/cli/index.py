@@ -19,13 +19,11 @@ from typing import Annotated, Any
 
 import typer
 
+from omnivector import IndexBuild, IndexInfo, Table, VectorStore
 from omnivector.cli.app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, parse_value
 from omnivector.cli.data import TableArg
 from omnivector.cli.render import INDEX_COLUMNS, index_row, rows_table, show_table
-from omnivector.distributed.engine import Engine
-from omnivector.indexing.builds import IndexBuild, IndexInfo, IndexSkipped
-from omnivector.store import VectorStore
-from omnivector.table import Table
+from omnivector.distributed import Engine
 
 index_app = typer.Typer(
     help="Create, list, inspect, wait for and drop indexes.",

@@ -43,7 +43,7 @@ def demo(cli: Cli) -> None:
 
     Uses --store if given (not $OMNIVECTOR_STORE), else .data/demo-store.
     """
-    from omnivector.demo.run import run_demo
+    from omnivector.demo import run_demo
 
     path = cli.store_option or DEMO_STORE
     lines: list[str] = []

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from omnivector.core.errors import InvalidFilterError
+from omnivector.core.validation import is_number
 
 __all__ = ["MATCH_ALL", "CompiledFilter", "compile_filter", "ids_filter"]
 
@@ -286,7 +287,7 @@ def _literal(target: _Target, kind: str, value: Any, op: str) -> str:
         _check_bool(op, value, label)
         return "true" if value else "false"
     if kind in ("int64", "float64"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             raise InvalidFilterError(f"{op} on {label!r} needs a number, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidFilterError(f"{op} on {label!r} needs a finite number, got {value!r}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from omnivector.core.errors import InvalidInputError
 from omnivector.core.results import Hit
+from omnivector.core.validation import is_integer, is_number
 
 __all__ = ["RRF", "Fusion", "Weighted"]
 
@@ -21,7 +22,7 @@ def _check_weights(weights: tuple[float, float]) -> tuple[float, float]:
     if (
         not isinstance(weights, tuple)
         or len(weights) != 2
-        or any(isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in weights)
+        or any(not is_number(w) or w < 0 for w in weights)
         or sum(weights) == 0
     ):
         raise InvalidInputError(
@@ -38,7 +39,7 @@ class RRF:
     weights: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0:
+        if not is_integer(self.k) or self.k < 0:
             raise InvalidInputError(f"RRF k must be a non-negative integer, got {self.k!r}")
         object.__setattr__(self, "weights", _check_weights(tuple(self.weights)))  # type: ignore[arg-type]
 

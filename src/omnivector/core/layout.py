@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from omnivector.core.errors import InvalidInputError
+from omnivector.core.validation import is_integer
 
-__all__ = ["DEFAULT_STORAGE", "StorageOptions"]
+__all__ = ["DEFAULT_STORAGE", "StorageOptions", "StorageVersion"]
 
 StorageVersion = Literal["2.0", "2.1", "2.2"]
 VectorDtype = Literal["float32", "float16"]
@@ -65,9 +66,7 @@ class StorageOptions:
         _check_choice("metadata_compression", self.metadata_compression, _COMPRESSIONS)
         _check_choice("id_compression", self.id_compression, _COMPRESSIONS)
         level = self.compression_level
-        if level is not None and (
-            isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22
-        ):
+        if level is not None and (not is_integer(level) or not 1 <= level <= 22):
             raise InvalidInputError(
                 f"compression_level must be None or an integer from 1 to 22, got {level!r}"
             )

@@ -1,4 +1,5 @@
-"""Search results: a sequence of :class:`Hit` with Arrow, list and pandas conversions.
+"""Results: a search's :class:`Hit` sequence (Arrow, list and pandas conversions) and what a
+write changed (:class:`WriteResult`).
 
 Scores are "higher is better" for every metric and retriever:
 
@@ -17,9 +18,36 @@ from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
-from omnivector.core.errors import MissingDependencyError
+__all__ = [
+    "Hit",
+    "ImportResult",
+    "PendingHits",
+    "SearchResults",
+    "WriteResult",
+    "distances_and_scores",
+]
 
-__all__ = ["Hit", "PendingHits", "SearchResults", "distances_and_scores"]
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write changed, and the table version it produced."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What ``store.import_file`` did: whether it created the table, the rows it wrote, and
+    the table version it left."""
+
+    table: str
+    created: bool
+    inserted: int
+    updated: int
+    version: int
 
 
 @dataclass(slots=True)

@@ -13,12 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from omnivector import embeddings
-from omnivector.core.results import SearchResults
+from omnivector import IndexBuild, ResidentConfig, SearchResults, VectorStore, embeddings
 from omnivector.demo.corpus import Docstring, stdlib_docstrings
-from omnivector.indexing.builds import IndexBuild
-from omnivector.resident.graphs import ResidentConfig
-from omnivector.store import VectorStore
 
 __all__ = ["run_demo"]
 

@@ -27,8 +27,9 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from omnivector.core.configs import DEFAULT_MAINTENANCE
 from omnivector.core.errors import (
     IndexBuildError,
     InvalidInputError,
@@ -38,15 +39,16 @@ from omnivector.core.errors import (
     lance_message,
     storage_error,
 )
-from omnivector.indexing.builds import IndexInfo, IndexRequest, list_indexes
-from omnivector.maintenance.compaction import DEFAULT_MAINTENANCE, CompactionResult
-
-if TYPE_CHECKING:
-    from omnivector.table import Table
+from omnivector.core.validation import is_integer
+from omnivector.indexing.catalog import IndexInfo, list_indexes
+from omnivector.indexing.planning import IndexRequest
+from omnivector.maintenance.compaction import CompactionResult
+from omnivector.storage.context import TableContext
+from omnivector.storage.datasets import CompactionOptions
+from omnivector.storage.locks import REWRITE_TIMEOUT
 
 __all__ = ["DEFAULT_RAY", "Engine", "RayEngine", "resolve_engine"]
 
-_LOCK_TIMEOUT = 3600.0
 _MAX_ROWS_PER_FILE = 1_048_576
 # Index kinds lance-ray builds in segments, one per worker.
 _SCALAR_KINDS = ("BTREE", "BITMAP", "INVERTED")
@@ -79,12 +81,10 @@ class RayEngine:
     def __post_init__(self) -> None:
         for name in ("num_cpus", "num_workers"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
+            if value is not None and (not is_integer(value) or value < 1):
                 raise InvalidInputError(f"{name} must be a positive integer or None, got {value!r}")
         rows = self.max_rows_per_file
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        if not is_integer(rows) or rows < 1:
             raise InvalidInputError(f"max_rows_per_file must be a positive integer, got {rows!r}")
         if self.address is not None and not isinstance(self.address, str):
             raise InvalidInputError(f"address must be a string or None, got {self.address!r}")
@@ -157,31 +157,30 @@ def worker_count(ray: Any, engine: RayEngine) -> int:
 # -- index builds -----------------------------------------------------------------------------
 
 
-def build_index(table: Table, request: IndexRequest, engine: RayEngine) -> IndexInfo | None:
+def build_index(ctx: TableContext, request: IndexRequest, engine: RayEngine) -> IndexInfo | None:
     """Build the planned index with lance-ray (one segment per worker), blocking."""
-    store = table._store
     if not request.is_vector and request.kind not in _SCALAR_KINDS:
         raise InvalidInputError(
             f"lance-ray does not build {request.kind} indexes; build this one with engine='local'"
         )
     ray, lance_ray = ray_modules(engine)
     params = dict(request.params)
-    action = f"building {request.kind} index on {table.name!r}.{request.column} with Ray"
-    with _maintenance(table), _build_errors(action):
-        rows = table.writable_dataset().count_rows()
+    action = f"building {request.kind} index on {ctx.name!r}.{request.column} with Ray"
+    with _maintenance(ctx), _build_errors(action):
+        rows = ctx.writable_dataset().count_rows()
         common: dict[str, Any] = {
             "name": request.name,
             "replace": request.replace,
             "num_workers": worker_count(ray, engine),
-            "storage_options": store.storage_options or None,
+            "storage_options": ctx.services.datasets.storage_options or None,
             "ray_remote_args": remote_args(engine),
         }
         if request.is_vector:
-            metric = params.pop("metric", table.metric)
+            metric = params.pop("metric", ctx.spec.metric)
             if "sample_rate" not in params:
                 params["sample_rate"] = _sample_rate(request.kind, rows, params)
             lance_ray.create_index(
-                table.uri,
+                ctx.uri,
                 column=request.column,
                 index_type=request.kind,
                 metric=metric,
@@ -190,10 +189,10 @@ def build_index(table: Table, request: IndexRequest, engine: RayEngine) -> Index
             )
         else:
             lance_ray.create_scalar_index(
-                table.uri, column=request.column, index_type=request.kind, **common, **params
+                ctx.uri, column=request.column, index_type=request.kind, **common, **params
             )
-        store.cache.evict(table.name)
-    dataset = store.open_dataset(table.name)
+        ctx.services.datasets.evict(ctx.name)
+    dataset = ctx.dataset()
     return next((i for i in list_indexes(dataset) if i.name == request.name), None)
 
 
@@ -221,16 +220,13 @@ def _sample_rate(kind: str, rows: int, params: Mapping[str, Any]) -> int:
 
 
 def compact(
-    table: Table,
+    ctx: TableContext,
     engine: RayEngine,
     *,
     target_rows_per_fragment: int | None = None,
     materialize_deletions: bool = True,
 ) -> CompactionResult:
     """Merge small fragments (and purge deleted rows) with one Ray task per rewrite."""
-    from lance.optimize import CompactionOptions
-
-    store = table._store
     ray, lance_ray = ray_modules(engine)
     options = CompactionOptions(
         target_rows_per_fragment=target_rows_per_fragment
@@ -239,21 +235,21 @@ def compact(
     )
     if materialize_deletions:
         options["materialize_deletions_threshold"] = 0.0
-    action = f"compacting {table.name!r} with Ray"
+    action = f"compacting {ctx.name!r} with Ray"
     # As a local compaction: writers wait, so their commits cannot discard the rewrite.
     with (
-        _maintenance(table),
-        write_lock(table),
+        _maintenance(ctx),
+        write_lock(ctx),
         _storage_errors(action),
     ):
         metrics = lance_ray.compact_files(
-            table.uri,
+            ctx.uri,
             compaction_options=options,
             num_workers=worker_count(ray, engine),
-            storage_options=store.storage_options or None,
+            storage_options=ctx.services.datasets.storage_options or None,
             ray_remote_args=remote_args(engine),
         )
-        store.cache.evict(table.name)
+        ctx.services.datasets.evict(ctx.name)
     if metrics is None:
         return CompactionResult(0, 0, 0, 0)
     return CompactionResult(
@@ -267,20 +263,12 @@ def compact(
 # -- shared -----------------------------------------------------------------------------------
 
 
-def write_lock(table: Table) -> Any:
-    store = table._store
-    return store._lock(
-        store.location.lock_path(table.name, "write"), timeout=_LOCK_TIMEOUT, what="write"
-    )
+def write_lock(ctx: TableContext) -> Any:
+    return ctx.services.locks.write(ctx.name, timeout=REWRITE_TIMEOUT)
 
 
-def _maintenance(table: Table) -> Any:
-    store = table._store
-    return store._lock(
-        store.location.lock_path(table.name, "maintenance"),
-        timeout=store.builder.config.lock_timeout,
-        what="maintenance",
-    )
+def _maintenance(ctx: TableContext) -> Any:
+    return ctx.services.locks.maintenance(ctx.name, timeout=ctx.services.index_builds.lock_timeout)
 
 
 @contextmanager

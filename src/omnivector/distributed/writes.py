@@ -8,14 +8,15 @@ upsert an update that also deletes the rows replaced). See :mod:`omnivector.dist
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnivector.core import errors
+from omnivector.core.conversion import WRITE_BATCH_ROWS
 from omnivector.core.errors import (
     DuplicateIdError,
     InvalidInputError,
@@ -24,7 +25,8 @@ from omnivector.core.errors import (
     storage_error,
 )
 from omnivector.core.filters import ids_filter
-from omnivector.core.schema import WRITE_BATCH_ROWS, TableSpec
+from omnivector.core.results import WriteResult
+from omnivector.core.schema import TableSpec
 from omnivector.distributed.engine import (
     RayEngine,
     ray_modules,
@@ -32,11 +34,12 @@ from omnivector.distributed.engine import (
     worker_count,
     write_lock,
 )
+from omnivector.embeddings import EmbeddingFunction
+from omnivector.operations.writes import extra_schema, prepare
+from omnivector.storage.context import TableContext
+from omnivector.storage.datasets import Dataset, commit_append, commit_update, open_uri
 from omnivector.storage.locations import data_files
-from omnivector.storage.unique_ids import existing_ids, stored_rows
-
-if TYPE_CHECKING:
-    from omnivector.table import Table, WriteResult
+from omnivector.storage.unique_ids import check_batch_ids, existing_ids, stored_rows
 
 __all__ = ["add", "upsert"]
 
@@ -77,10 +80,11 @@ class _BlockWriter:
             spec = TableSpec.from_json(self.spec_json)
             table = spec.to_arrow(_plain_columns(block), extra_schema=self.extra_schema)
             ids = table.column("id")
+            check_batch_ids(ids)
             taken: list[str] = []
             if self.read_version is not None:
                 with lance_errors(f"opening {self.table!r}"):
-                    dataset = lance.dataset(
+                    dataset = open_uri(
                         self.uri, version=self.read_version, storage_options=self.storage_options
                     )
                 taken = sorted(existing_ids(dataset, ids, table=self.table))
@@ -143,57 +147,71 @@ class _Written:
     last_fragment: int
 
 
-def add(table: Table, data: Any, engine: RayEngine) -> WriteResult:
+def add(
+    ctx: TableContext,
+    data: Any,
+    engine: RayEngine,
+    *,
+    embedding: Callable[[], EmbeddingFunction] | None,
+) -> WriteResult:
     """Insert documents with Ray tasks; ``data`` is a ``ray.data.Dataset`` or any input
     ``Table.add`` takes. Same contract as ``Table.add``: new, unique ids or nothing written."""
-    from omnivector.table import WriteResult
-
-    written = _write_blocks(table, data, engine, new_ids_only=True)
+    written = _write_blocks(ctx, data, engine, embedding, new_ids_only=True)
     if not written.fragments:
-        return WriteResult(version=table.version)
+        return WriteResult(version=int(ctx.dataset().version))
     try:
-        version = _commit_append(table, written)
+        version = _commit_append(ctx, written)
     except DuplicateIdError:
         # refused before the commit; a failed commit leaves its files (a commit that failed
         # late may still reference them)
-        table._store.location.remove_files(table.name, data_files(written.fragments))
+        ctx.services.datasets.location.remove_files(ctx.name, data_files(written.fragments))
         raise
-    table._store._after_write(table.name)
+    ctx.services.after_write(ctx.name)
     return WriteResult(inserted=len(written.ids), version=version)
 
 
-def upsert(table: Table, data: Any, engine: RayEngine) -> WriteResult:
+def upsert(
+    ctx: TableContext,
+    data: Any,
+    engine: RayEngine,
+    *,
+    embedding: Callable[[], EmbeddingFunction] | None,
+) -> WriteResult:
     """Insert documents with Ray tasks, replacing stored documents with the same id in the
     same commit (readers see the old documents or the new ones, never neither)."""
-    from omnivector.table import WriteResult
-
-    written = _write_blocks(table, data, engine, new_ids_only=False)
+    written = _write_blocks(ctx, data, engine, embedding, new_ids_only=False)
     if not written.fragments:
-        return WriteResult(version=table.version)
-    updated, version = _commit_upsert(table, written)
-    table._store._after_write(table.name)
+        return WriteResult(version=int(ctx.dataset().version))
+    updated, version = _commit_upsert(ctx, written)
+    ctx.services.after_write(ctx.name)
     return WriteResult(inserted=len(written.ids) - updated, updated=updated, version=version)
 
 
-def _write_blocks(table: Table, data: Any, engine: RayEngine, *, new_ids_only: bool) -> _Written:
+def _write_blocks(
+    ctx: TableContext,
+    data: Any,
+    engine: RayEngine,
+    embedding: Callable[[], EmbeddingFunction] | None,
+    *,
+    new_ids_only: bool,
+) -> _Written:
     """Write ``data`` as data files with one Ray task per block, checking every id is unique
     (and, with ``new_ids_only``, not stored yet); the files are removed if not."""
     ray, _ = ray_modules(engine)
-    store = table._store
-    dataset = table.writable_dataset()
+    dataset = ctx.writable_dataset()
     read_version = int(dataset.version)
     last_fragment = max((f.fragment_id for f in dataset.get_fragments()), default=-1)
     writer = _BlockWriter(
-        table=table.name,
-        uri=table.uri,
-        spec_json=table.spec.to_json(),
-        extra_schema=table._extra_schema(),
-        storage_options=store.storage_options or None,
+        table=ctx.name,
+        uri=ctx.uri,
+        spec_json=ctx.spec.to_json(),
+        extra_schema=extra_schema(ctx),
+        storage_options=ctx.services.datasets.storage_options or None,
         read_version=read_version if new_ids_only and dataset.count_rows() else None,
-        storage_version=table.spec.storage.storage_version,
+        storage_version=ctx.spec.storage.storage_version,
         max_rows_per_file=engine.max_rows_per_file,
     )
-    source = _ray_dataset(ray, table, data, worker_count(ray, engine))
+    source = _ray_dataset(ray, ctx, data, embedding, worker_count(ray, engine))
     try:
         outputs = source.map_batches(
             writer, batch_format="pyarrow", **(remote_args(engine) or {})
@@ -202,14 +220,14 @@ def _write_blocks(table: Table, data: Any, engine: RayEngine, *, new_ids_only: b
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise storage_error(f"the distributed write to {table.name!r}", exc) from exc
+        raise StorageError(f"the distributed write to {ctx.name!r} failed: {exc}") from exc
     fragments = [
         pickle.loads(raw) for row in results.column("fragments").to_pylist() for raw in row
     ]
     try:
-        _check_results(table.name, results)
+        _check_results(ctx.name, results)
     except OmnivectorError:
-        store.location.remove_files(table.name, data_files(fragments))
+        ctx.services.datasets.location.remove_files(ctx.name, data_files(fragments))
         raise
     return _Written(
         fragments=fragments,
@@ -219,11 +237,17 @@ def _write_blocks(table: Table, data: Any, engine: RayEngine, *, new_ids_only: b
     )
 
 
-def _ray_dataset(ray: Any, table: Table, data: Any, workers: int) -> Any:
+def _ray_dataset(
+    ray: Any,
+    ctx: TableContext,
+    data: Any,
+    embedding: Callable[[], EmbeddingFunction] | None,
+    workers: int,
+) -> Any:
     if isinstance(data, ray.data.Dataset):
         return data
     # Local input is validated (and embedded) here; it is split so every worker writes.
-    converted = table._prepare(data)
+    converted = prepare(ctx, data, embedding=embedding)
     step = max(WRITE_BATCH_ROWS, -(-converted.num_rows // workers))
     parts = [converted.slice(start, step) for start in range(0, converted.num_rows, step)]
     return ray.data.from_arrow(parts or [converted])
@@ -256,13 +280,12 @@ def _check_results(name: str, results: pa.Table) -> None:
         )
 
 
-def _commit_append(table: Table, written: _Written) -> int:
+def _commit_append(ctx: TableContext, written: _Written) -> int:
     """Commit the written files as one append, under the write lock, once no id committed
     since the write started collides."""
-    store = table._store
-    with write_lock(table):
-        latest = store.cache.open_private(table.name)
-        with lance_errors(f"committing to {table.name!r}"):
+    with write_lock(ctx):
+        latest = ctx.services.datasets.open_private(ctx.name)
+        with lance_errors(f"committing to {ctx.name!r}"):
             if int(latest.version) != written.read_version:
                 newer = [f for f in latest.get_fragments() if f.fragment_id > written.last_fragment]
                 if newer:
@@ -273,45 +296,42 @@ def _commit_append(table: Table, written: _Written) -> int:
                     if len(clash):
                         taken = sorted(clash.to_pylist())
                         raise DuplicateIdError(
-                            f"{len(taken)} id(s) were added to {table.name!r} by another writer "
+                            f"{len(taken)} id(s) were added to {ctx.name!r} by another writer "
                             f"during the distributed write, e.g. {taken[:5]}; nothing was "
                             "written",
                             taken,
                         )
-            committed = lance.LanceDataset.commit(
-                table.uri,
-                lance.LanceOperation.Append(written.fragments),
+            committed = commit_append(
+                ctx.uri,
+                written.fragments,
                 read_version=int(latest.version),
-                storage_options=store.storage_options or None,
+                storage_options=ctx.services.datasets.storage_options,
             )
-        store.cache.evict(table.name)
+        ctx.services.datasets.evict(ctx.name)
     return int(committed.version)
 
 
-def _commit_upsert(table: Table, written: _Written) -> tuple[int, int]:
+def _commit_upsert(ctx: TableContext, written: _Written) -> tuple[int, int]:
     """Commit the written files and the deletion of the stored rows they replace as one
     update, under the write lock; returns ``(rows replaced, version)``."""
-    store = table._store
-    with write_lock(table):
-        latest = store.cache.open_private(table.name)
-        with lance_errors(f"upserting into {table.name!r}"):
-            replaced = stored_rows(latest, written.ids, table=table.name, with_address=True)
+    with write_lock(ctx):
+        latest = ctx.services.datasets.open_private(ctx.name)
+        with lance_errors(f"upserting into {ctx.name!r}"):
+            replaced = stored_rows(latest, written.ids, table=ctx.name, with_address=True)
             removed, updated = _delete_rows(latest, replaced)
-            committed = lance.LanceDataset.commit(
-                table.uri,
-                lance.LanceOperation.Update(
-                    removed_fragment_ids=removed,
-                    updated_fragments=updated,
-                    new_fragments=written.fragments,
-                ),
+            committed = commit_update(
+                ctx.uri,
+                removed_fragment_ids=removed,
+                updated_fragments=updated,
+                new_fragments=written.fragments,
                 read_version=int(latest.version),
-                storage_options=store.storage_options or None,
+                storage_options=ctx.services.datasets.storage_options,
             )
-        store.cache.evict(table.name)
+        ctx.services.datasets.evict(ctx.name)
     return replaced.num_rows, int(committed.version)
 
 
-def _delete_rows(dataset: lance.LanceDataset, rows: pa.Table) -> tuple[list[int], list[Any]]:
+def _delete_rows(dataset: Dataset, rows: pa.Table) -> tuple[list[int], list[Any]]:
     """Write (not commit) deletion files for ``rows`` (``id``, ``_rowaddr``): the ids of the
     fragments left empty, and the metadata of the others."""
     if rows.num_rows == 0:

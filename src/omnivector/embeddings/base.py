@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from omnivector.core.errors import InvalidInputError
+from omnivector.core.validation import is_integer
 
 __all__ = [
     "EmbeddingConfig",
@@ -73,7 +74,7 @@ class EmbeddingFunction(Protocol):
 
 def check_dimension(value: object, *, minimum: int = 1) -> int:
     """A positive integer dimension, or ``InvalidInputError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise InvalidInputError(f"dimension must be an integer >= {minimum}, got {value!r}")
     return value
 

@@ -14,18 +14,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from omnivector.core.errors import (
-    DimensionMismatchError,
-    EmbeddingError,
-    InvalidInputError,
-    OmnivectorError,
-)
-from omnivector.core.schema import (
+from omnivector.core.conversion import (
     WRITE_BATCH_ROWS,
     dataframe_to_arrow,
     is_dataframe,
     iter_arrow_batches,
     vectors_to_numpy,
+)
+from omnivector.core.errors import (
+    DimensionMismatchError,
+    EmbeddingError,
+    InvalidInputError,
+    OmnivectorError,
 )
 from omnivector.embeddings.base import EmbeddingFunction
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from omnivector.core.errors import EmbeddingError, InvalidInputError, MissingDependencyError
+from omnivector.core.validation import is_integer, is_number
 from omnivector.embeddings.base import EmbeddingConfig, batches, check_dimension
 
 __all__ = ["OpenAIEmbedding"]
@@ -54,10 +55,10 @@ class OpenAIEmbedding:
             ) from exc
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise InvalidInputError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        if not is_integer(retries) or retries < 0:
             raise InvalidInputError(f"retries must be an integer >= 0, got {retries!r}")
         for knob, value in (("timeout", timeout), ("backoff", backoff)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if not is_number(value) or value < 0:
                 raise InvalidInputError(f"{knob} must be a number >= 0, got {value!r}")
         self._options: dict[str, Any] = {
             "model": model,

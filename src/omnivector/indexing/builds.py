@@ -1,11 +1,11 @@
-"""Index management: what to build (specs and the auto policy), and building it.
+"""Running index builds: blocking in the caller's thread, or in the background behind an
+:class:`IndexBuild` handle.
 
-Builds run blocking in the caller's thread, or in the background behind an
-:class:`IndexBuild` handle. Background builds run in a worker process by default: an
-in-process IVF_HNSW build occupies Lance's whole CPU pool and stalls every other query in
-the process for tens of seconds, while a separate, lower-priority process leaves queries
-answering. Every build and every compaction on a table holds that table's maintenance
-lock (across processes), so a compaction never wastes a build with a commit conflict.
+Background builds run in a worker process by default: an in-process IVF_HNSW build occupies
+Lance's whole CPU pool and stalls every other query in the process for tens of seconds,
+while a separate, lower-priority process leaves queries answering. Every build and every
+compaction on a table holds that table's maintenance lock (across processes), so a
+compaction never wastes a build with a commit conflict.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import subprocess
 import sys
@@ -22,453 +21,32 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-import lance
-import pyarrow.compute as pc
+from typing import Any, Literal
 
 from omnivector.core.errors import (
     IndexBuildCancelledError,
     IndexBuildError,
-    IndexNotFoundError,
-    InvalidInputError,
     OmnivectorError,
-    lance_errors,
-    lance_message,
 )
+from omnivector.indexing.catalog import IndexInfo, list_indexes
+from omnivector.indexing.planning import IndexRequest
 from omnivector.indexing.watch import StallWatch
-from omnivector.storage.locks import LockCancelledError, table_lock
-
-if TYPE_CHECKING:
-    from omnivector.core.schema import TableSpec
-    from omnivector.store import VectorStore
-    from omnivector.table import Table
+from omnivector.storage.context import StoreServices
+from omnivector.storage.datasets import Dataset
+from omnivector.storage.locks import LockCancelledError
 
 __all__ = [
-    "DEFAULT_INDEX_BUILDS",
-    "EXACT_SEARCH_MAX_ROWS",
+    "BuildStatus",
     "IndexBuild",
-    "IndexBuildConfig",
-    "IndexInfo",
-    "IndexRequest",
-    "IndexSkipped",
+    "IndexBuilder",
+    "build_in_process",
+    "worker_command",
 ]
 
 log = logging.getLogger(__name__)
 
-VECTOR_KINDS = (
-    "IVF_FLAT",
-    "IVF_PQ",
-    "IVF_SQ",
-    "IVF_RQ",
-    "IVF_HNSW_FLAT",
-    "IVF_HNSW_SQ",
-    "IVF_HNSW_PQ",
-)
-SCALAR_KINDS = {"btree": "BTREE", "bitmap": "BITMAP", "label_list": "LABEL_LIST"}
-# Below this many rows an exact scan answers in a few milliseconds with perfect recall,
-# so "auto" keeps exact search (see docs/benchmarks.md, `omnivector bench index`).
-EXACT_SEARCH_MAX_ROWS = 20_000
-AUTO_VECTOR_KIND = "IVF_HNSW_SQ"
-BITMAP_MAX_DISTINCT = 1_000
-_MIN_TRAINING_ROWS = 256
-# Query-time defaults per index kind, chosen for recall@10 >= 0.95 (bench index). The PQ
-# kinds need a refine depth of 20: at 10, 384-d clustered vectors stayed near 0.8.
-QUERY_DEFAULTS: dict[str, dict[str, int]] = {
-    "IVF_FLAT": {"nprobes": 20},
-    "IVF_SQ": {"nprobes": 20, "refine_factor": 5},
-    "IVF_PQ": {"nprobes": 20, "refine_factor": 20},
-    "IVF_RQ": {"nprobes": 20, "refine_factor": 10},
-    "IVF_HNSW_FLAT": {"nprobes": 8, "ef": 64},
-    "IVF_HNSW_SQ": {"nprobes": 8, "ef": 64, "refine_factor": 2},
-    "IVF_HNSW_PQ": {"nprobes": 8, "ef": 64, "refine_factor": 20},
-}
 
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-Executor = Literal["process", "thread"]
-
-
-@dataclass(frozen=True, slots=True)
-class IndexBuildConfig:
-    """How background builds run.
-
-    - ``executor``: "process" (default) builds in a separate, lower-priority worker process
-      so queries in this process never stall; "thread" builds in-process (no process
-      start-up, ~0.5 s, but IVF_HNSW builds then stall other queries).
-    - ``max_concurrent``: builds on different tables that may run at once.
-    - ``lock_timeout``: seconds a build waits for another build/compaction on its table.
-    - ``worker_nice``: niceness added to worker processes (0 keeps normal priority).
-    - ``stall_seconds``: a worker silent and idle (no CPU) this long is killed and the build
-      retried once without Lance's progress events, which can hang a build.
-    """
-
-    executor: Executor = "process"
-    max_concurrent: int = 1
-    lock_timeout: float = 3600.0
-    worker_nice: int = 10
-    stall_seconds: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.executor not in ("process", "thread"):
-            raise InvalidInputError(
-                f"executor must be 'process' or 'thread', got {self.executor!r}"
-            )
-        if (
-            isinstance(self.max_concurrent, bool)
-            or not isinstance(self.max_concurrent, int)
-            or self.max_concurrent < 1
-        ):
-            raise InvalidInputError("max_concurrent must be a positive integer")
-        if (
-            isinstance(self.stall_seconds, bool)
-            or not isinstance(self.stall_seconds, (int, float))
-            or self.stall_seconds <= 0
-        ):
-            raise InvalidInputError("stall_seconds must be a positive number of seconds")
-
-
-DEFAULT_INDEX_BUILDS = IndexBuildConfig()
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRequest:
-    """A fully resolved index build: Lance kind, column, name and parameters."""
-
-    table: str
-    column: str
-    kind: str  # Lance index type, e.g. "IVF_HNSW_SQ", "BTREE", "INVERTED"
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-    replace: bool = True
-
-    @property
-    def is_vector(self) -> bool:
-        return self.kind in VECTOR_KINDS
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "table": self.table,
-                "column": self.column,
-                "kind": self.kind,
-                "name": self.name,
-                "params": self.params,
-                "replace": self.replace,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> IndexRequest:
-        return cls(**json.loads(text))
-
-
-@dataclass(frozen=True, slots=True)
-class IndexInfo:
-    """One index on a table."""
-
-    name: str
-    kind: str
-    columns: list[str]
-    indexed_rows: int
-    unindexed_rows: int
-    size_bytes: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class IndexSkipped:
-    """What ``create_index`` returns when it decides not to build: ``reason`` says why.
-
-    It is falsy, so ``if tbl.create_index(): ...`` reads as "an index was built".
-    """
-
-    table: str
-    column: str
-    reason: str
-
-    def __bool__(self) -> bool:
-        return False
-
-
-# -- planning --------------------------------------------------------------------------------
-
-
-def plan_vector_index(
-    table: str,
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    *,
-    kind: str,
-    metric: str | None,
-    replace: bool,
-    params: dict[str, Any],
-) -> IndexRequest | IndexSkipped:
-    """Resolve a vector index request; :class:`IndexSkipped` when "auto" prefers exact
-    search."""
-    if metric is not None and metric != spec.metric:
-        raise InvalidInputError(
-            f"index metric {metric!r} differs from the table's metric {spec.metric!r}; "
-            "scores would be wrong. Omit metric= or create the table with that metric"
-        )
-    if not isinstance(kind, str):
-        raise InvalidInputError(f"kind must be a string, got {kind!r}")
-    rows = dataset.count_rows()
-    chosen = kind.upper()
-    if chosen == "AUTO":
-        if rows < EXACT_SEARCH_MAX_ROWS:
-            return IndexSkipped(
-                table,
-                "vector",
-                f"no vector index built: table {table!r} has {rows} rows, fewer than "
-                f"{EXACT_SEARCH_MAX_ROWS}, where exact search is fast and exact. Pass a kind "
-                "(e.g. kind='IVF_HNSW_SQ') to build one anyway",
-            )
-        chosen = AUTO_VECTOR_KIND
-    if chosen not in VECTOR_KINDS:
-        raise InvalidInputError(
-            f"unknown vector index kind {kind!r}; use 'auto' or one of {list(VECTOR_KINDS)}"
-        )
-    if chosen == "IVF_RQ" and spec.dimension % 8:
-        raise InvalidInputError(
-            f"IVF_RQ needs a dimension divisible by 8 (table {table!r} has {spec.dimension}); "
-            "choose another kind"
-        )
-    if rows < _MIN_TRAINING_ROWS:
-        raise InvalidInputError(
-            f"table {table!r} has {rows} rows; a vector index needs at least "
-            f"{_MIN_TRAINING_ROWS} to train (exact search is used until then)"
-        )
-    resolved = {"metric": spec.metric, **_vector_defaults(chosen, rows, spec.dimension)}
-    for key, value in params.items():
-        if not isinstance(key, str) or not isinstance(value, (int, float, str, bool)):
-            raise InvalidInputError(f"index parameter {key!r} must be a number, string or bool")
-        resolved[key] = value
-    return IndexRequest(table, "vector", chosen, "vector_idx", resolved, replace)
-
-
-def _vector_defaults(kind: str, rows: int, dimension: int) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if "HNSW" in kind:
-        # Large partitions keep HNSW recall high; ~1 partition per 250k rows.
-        params["num_partitions"] = max(1, min(rows // _MIN_TRAINING_ROWS, round(rows / 250_000)))
-    else:
-        params["num_partitions"] = max(1, min(rows // _MIN_TRAINING_ROWS, round(math.sqrt(rows))))
-    if kind.endswith("PQ"):
-        params["num_sub_vectors"] = _sub_vectors(dimension)
-    return params
-
-
-def _sub_vectors(dimension: int) -> int:
-    for width in (8, 4, 16, 2, 1):  # dimensions per sub-vector, preferred order
-        if dimension % width == 0:
-            return dimension // width
-    return 1
-
-
-def plan_scalar_index(
-    table: str,
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    column: str,
-    *,
-    kind: str,
-    replace: bool,
-) -> IndexRequest:
-    types = {"id": "string", "text": "string", **spec.fields}
-    if column not in types:
-        raise InvalidInputError(
-            f"cannot index {column!r}: scalar indexes need 'id' or a "
-            f"declared field ({sorted(spec.fields)})"
-        )
-    wanted = kind.lower() if isinstance(kind, str) else kind
-    if wanted == "auto":
-        if types[column] == "list<string>":
-            wanted = "label_list"
-        else:
-            wanted = (
-                "btree"
-                if column == "id" or _distinct_above(dataset, column, BITMAP_MAX_DISTINCT)
-                else "bitmap"
-            )
-    if wanted not in SCALAR_KINDS:
-        raise InvalidInputError(
-            f"unknown scalar index kind {kind!r}; use 'auto' or one of {list(SCALAR_KINDS)}"
-        )
-    if (wanted == "label_list") != (types[column] == "list<string>"):
-        raise InvalidInputError(
-            f"label_list indexes list<string> fields only; {column!r} is {types[column]}"
-        )
-    return IndexRequest(table, column, SCALAR_KINDS[wanted], f"{column}_idx", {}, replace)
-
-
-def _distinct_above(dataset: lance.LanceDataset, column: str, limit: int) -> bool:
-    seen: set[Any] = set()
-    for batch in dataset.to_batches(columns=[column], batch_size=65536):
-        seen.update(pc.unique(batch.column(0)).to_pylist())
-        if len(seen) > limit:
-            return True
-    return False
-
-
-_TOKENIZER_OPTIONS = (
-    "base_tokenizer",
-    "language",
-    "with_position",
-    "max_token_length",
-    "lower_case",
-    "stem",
-    "remove_stop_words",
-    "ascii_folding",
-)
-
-
-def plan_fts_index(
-    table: str,
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    column: str,
-    *,
-    replace: bool,
-    tokenizer: dict[str, Any],
-) -> IndexRequest:
-    if column != "text" and spec.fields.get(column) != "string":
-        raise InvalidInputError(f"full-text indexes need 'text' or a string field, not {column!r}")
-    unknown = sorted(set(tokenizer) - set(_TOKENIZER_OPTIONS))
-    if unknown:
-        raise InvalidInputError(
-            f"unknown tokenizer option(s) {unknown}; use {list(_TOKENIZER_OPTIONS)}"
-        )
-    params = {"with_position": True, **tokenizer}
-    return IndexRequest(table, column, "INVERTED", f"{column}_idx", params, replace)
-
-
-def has_fts_index(dataset: lance.LanceDataset, column: str) -> bool:
-    return any(i.kind == "INVERTED" and i.columns == [column] for i in _describe_cached(dataset))
-
-
-# -- inspecting ------------------------------------------------------------------------------
-
-_KIND_BY_URL = {
-    "BTreeIndexDetails": "BTREE",
-    "BitmapIndexDetails": "BITMAP",
-    "LabelListIndexDetails": "LABEL_LIST",
-    "InvertedIndexDetails": "INVERTED",
-}
-
-
-def _describe(dataset: lance.LanceDataset) -> list[IndexInfo]:
-    infos = []
-    rows = None
-    for desc in dataset.describe_indices():
-        suffix = desc.type_url.rsplit(".", 1)[-1]
-        kind = _KIND_BY_URL.get(suffix)
-        if kind is None:
-            kind = str(dataset.stats.index_stats(desc.name).get("index_type", suffix)).upper()
-        if rows is None:
-            rows = dataset.count_rows()
-        indexed = int(desc.num_rows_indexed)
-        infos.append(
-            IndexInfo(
-                desc.name,
-                kind,
-                list(desc.field_names),
-                indexed,
-                max(rows - indexed, 0),
-                int(desc.total_size_bytes or 0),
-            )
-        )
-    return infos
-
-
-def list_indexes(dataset: lance.LanceDataset) -> list[IndexInfo]:
-    with lance_errors("listing indexes"):
-        infos = _describe(dataset)
-        return [_with_unindexed(dataset, info) for info in infos]
-
-
-def _with_unindexed(dataset: lance.LanceDataset, info: IndexInfo) -> IndexInfo:
-    try:
-        stats = dataset.stats.index_stats(info.name)
-    except (ValueError, OSError, RuntimeError):
-        return info
-    unindexed = stats.get("num_unindexed_rows")
-    indexed = stats.get("num_indexed_rows", info.indexed_rows)
-    if unindexed is None:
-        return info
-    return IndexInfo(
-        info.name, info.kind, info.columns, int(indexed), int(unindexed), info.size_bytes
-    )
-
-
-_described: dict[tuple[str, int], list[IndexInfo]] = {}
-_described_lock = threading.Lock()
-
-
-def _describe_cached(dataset: lance.LanceDataset) -> list[IndexInfo]:
-    """The indexes of this dataset version; a version's indexes never change, so cache them."""
-    key = (dataset.uri, int(dataset.version))
-    with _described_lock:
-        found = _described.get(key)
-    if found is None:
-        found = _describe(dataset)
-        with _described_lock:
-            if len(_described) > 4096:
-                _described.clear()
-            _described[key] = found
-    return found
-
-
-def query_defaults(dataset: lance.LanceDataset) -> dict[str, int]:
-    """Query knobs for the vector index of this dataset version."""
-    kind = next((i.kind for i in _describe_cached(dataset) if i.columns == ["vector"]), None)
-    return QUERY_DEFAULTS.get(kind or "", {})
-
-
-def drop_index(table: Table, name: str, *, missing_ok: bool) -> None:
-    dataset = table.dataset()
-    if name not in {i.name for i in _describe(dataset)}:
-        if missing_ok:
-            return
-        raise IndexNotFoundError(f"table {table.name!r} has no index {name!r}; see tbl.indexes()")
-    store = table._store
-    with (
-        store._lock(
-            store.location.lock_path(table.name, "maintenance"), timeout=600, what="maintenance"
-        ),
-        lance_errors(f"dropping index {name!r}"),
-    ):
-        dataset = table.writable_dataset()
-        dataset.drop_index(name)
-        store.cache.put(table.name, dataset)
-
-
-def auto_index(table: Table, *, background: bool) -> list[IndexBuild | IndexInfo]:
-    """Build the indexes the policy wants and the table lacks."""
-    dataset = table.dataset()
-    present = {tuple(i.columns) for i in _describe(dataset)}
-    results: list[IndexBuild | IndexInfo] = []
-
-    def keep(result: IndexBuild | IndexInfo | IndexSkipped | None) -> None:
-        if isinstance(result, IndexBuild | IndexInfo):
-            results.append(result)
-
-    if ("vector",) not in present and dataset.count_rows() >= EXACT_SEARCH_MAX_ROWS:
-        keep(table.create_index(kind="auto", background=background))
-    if ("id",) not in present and dataset.count_rows() > 0:
-        keep(table.create_scalar_index("id", background=background))
-    if ("text",) not in present and dataset.count_rows(filter="text IS NOT NULL") > 0:
-        keep(table.create_fts_index(background=background))
-    for name, kind in table.spec.fields.items():
-        if (
-            (name,) not in present
-            and kind in ("string", "int64", "bool", "list<string>", "timestamp")
-            and dataset.count_rows() > 0
-        ):
-            keep(table.create_scalar_index(name, background=background))
-    return results
-
-
-# -- building --------------------------------------------------------------------------------
 
 
 def skip(skipped: IndexSkipped, *, background: bool) -> IndexBuild | IndexSkipped:
@@ -478,7 +56,7 @@ def skip(skipped: IndexSkipped, *, background: bool) -> IndexBuild | IndexSkippe
 
 
 def build_in_process(
-    dataset: lance.LanceDataset,
+    dataset: Dataset,
     request: IndexRequest,
     progress: Callable[[str, float | None], None] | None = None,
 ) -> None:
@@ -669,9 +247,10 @@ def _run_callback(callback: Callable[[IndexBuild], None], build: IndexBuild) -> 
 class IndexBuilder:
     """Runs index builds for one store: blocking, or queued in the background."""
 
-    def __init__(self, store: VectorStore, config: IndexBuildConfig) -> None:
-        self._store = store
-        self.config = config
+    def __init__(self, services: StoreServices) -> None:
+        self._datasets = services.datasets
+        self._locks = services.locks
+        self.config = config = services.index_builds
         self._pool = ThreadPoolExecutor(
             max_workers=config.max_concurrent, thread_name_prefix="omnivector-index"
         )
@@ -725,12 +304,7 @@ class IndexBuilder:
 
     def _maintenance_lock(self, table: str, build: IndexBuild | None) -> Any:
         cancelled = build._cancel_requested.is_set if build is not None else None
-        return table_lock(
-            self._store.location.lock_path(table, "maintenance"),
-            timeout=self.config.lock_timeout,
-            what="maintenance",
-            cancelled=cancelled,
-        )
+        return self._locks.maintenance(table, timeout=self.config.lock_timeout, cancelled=cancelled)
 
     def _run_background(self, build: IndexBuild) -> None:
         request = build.request
@@ -773,7 +347,7 @@ class IndexBuilder:
     def _build_here(
         self, request: IndexRequest, progress: Callable[[str, float | None], None] | None
     ) -> None:
-        dataset = self._store.cache.open_private(request.table)
+        dataset = self._datasets.open_private(request.table)
         try:
             build_in_process(dataset, request, progress)
         except OmnivectorError:
@@ -783,7 +357,7 @@ class IndexBuilder:
                 f"building {request.kind} index on {request.table!r}.{request.column} failed: "
                 f"{lance_message(exc)}"
             ) from exc
-        self._store.cache.put(request.table, dataset)
+        self._datasets.put(request.table, dataset)
 
     def _build_in_worker(self, build: IndexBuild) -> None:
         error, code, stalled = self._run_worker(build, progress=True)
@@ -809,8 +383,8 @@ class IndexBuilder:
         """One worker run: (its error or last stderr line, exit code, killed as stalled)."""
         job = json.dumps(
             {
-                "uri": self._store.location.table_uri(build.table),
-                "storage_options": self._store.storage_options,
+                "uri": self._datasets.location.table_uri(build.table),
+                "storage_options": self._datasets.storage_options,
                 "request": json.loads(build.request.to_json()),
                 "nice": self.config.worker_nice,
                 "progress": progress,
@@ -848,7 +422,7 @@ class IndexBuilder:
         return error, code, watch.stalled
 
     def _info(self, request: IndexRequest) -> IndexInfo | None:
-        dataset = self._store.open_dataset(request.table)
+        dataset = self._datasets.get(request.table)
         return next((i for i in list_indexes(dataset) if i.name == request.name), None)
 
 

@@ -1,4 +1,4 @@
-"""Worker process for background index builds (``python -m omnivector.index_worker``).
+"""Worker process for background index builds (``python -m omnivector.indexing.worker``).
 
 Reads one JSON job on stdin, builds the index, and reports JSON lines on stdout:
 ``{"event": "progress", "stage": ..., "fraction": ...}`` then ``{"event": "done"}`` or
@@ -12,10 +12,9 @@ import json
 import os
 import sys
 
-import lance
-
-from omnivector.core.errors import lance_message
-from omnivector.indexing.builds import IndexRequest, build_in_process
+from omnivector.indexing.builds import build_in_process
+from omnivector.indexing.planning import IndexRequest
+from omnivector.storage.datasets import open_uri
 
 
 def main() -> int:
@@ -28,7 +27,7 @@ def main() -> int:
         print(json.dumps({"event": "progress", "stage": stage, "fraction": fraction}), flush=True)
 
     try:
-        dataset = lance.dataset(job["uri"], storage_options=job.get("storage_options") or None)
+        dataset = open_uri(job["uri"], storage_options=job.get("storage_options"))
         build_in_process(dataset, request, report if job.get("progress", True) else None)
     except Exception as exc:
         message = f"{type(exc).__name__}: {lance_message(exc)}"

@@ -1,362 +1,197 @@
-"""Query execution: vector (ANN or exact), full-text (BM25) and hybrid search.
+"""Search on one table: vector, full-text or hybrid, from the resident graph or from Lance.
 
-Filters arrive compiled (:mod:`omnivector.filters`): the SQL part is pushed down to Lance as
-a prefilter; a residual on metadata keys is evaluated here, exactly. Vector searches with a
-residual fall back to an exact scan of the pushed-down candidates, so a filter never costs
-recall.
+Filters are compiled once; a graph answers unfiltered vector queries when it is at the
+dataset's version, Lance answers the rest (see :mod:`omnivector.operations.retrieval`).
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
-import lance
-import lance.query as lq
 import numpy as np
-import pyarrow as pa
 
-from omnivector.core.errors import InvalidInputError
+from omnivector.core.checks import query_vector
+from omnivector.core.errors import InvalidInputError, lance_errors
 from omnivector.core.filters import CompiledFilter
-from omnivector.core.fusion import Fusion
-from omnivector.core.results import Hit, SearchResults, distances_and_scores
-from omnivector.core.schema import (
-    TableSpec,
-    decode_metadata,
-    vectors_to_numpy,
-    with_float32_vectors,
+from omnivector.core.fusion import RRF, Fusion
+from omnivector.core.query import TextQuery, VectorQuery
+from omnivector.core.results import SearchResults
+from omnivector.core.validation import is_integer, is_number
+from omnivector.indexing.builds import IndexBuilder
+from omnivector.indexing.catalog import has_fts_index
+from omnivector.indexing.planning import plan_fts_index
+from omnivector.operations.reads import compile_where
+from omnivector.operations.retrieval import (
+    HYBRID_TEXT_DEPTH,
+    hybrid_search,
+    resident_search,
+    result_columns,
+    text_search,
+    vector_search,
 )
-from omnivector.indexing.builds import query_defaults
-from omnivector.resident.graphs import ResidentGraph
-from omnivector.storage.unique_ids import VersionKey, version_key
+from omnivector.resident.graphs import ResidentGraphs
+from omnivector.storage.context import TableContext
+from omnivector.storage.datasets import Dataset
 
-__all__ = [
-    "HYBRID_TEXT_DEPTH",
-    "TextQuery",
-    "VectorQuery",
-    "hybrid_search",
-    "resident_search",
-    "text_search",
-    "vector_search",
-]
-
-_DISTANCE = "_distance"
-_SCORE = "_score"
-_RESIDUAL_BATCH = 8192
-# hybrid search: BM25 candidates per hit wanted (the vector leg fetches k)
-HYBRID_TEXT_DEPTH = 2
+__all__ = ["check_positive", "search"]
 
 
-@dataclass(slots=True)  # not frozen: made per query, and a frozen one costs twice the time
-class VectorQuery:
-    """A validated vector query and the ANN knobs the caller set (None: the index's
-    defaults, or the resident graph's)."""
-
-    vector: np.ndarray
-    k: int
-    nprobes: int | None = None
-    ef: int | None = None
-    refine_factor: int | None = None
-    exact: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TextQuery:
-    """A full-text query over one or more columns with per-column boosts.
-
-    ``text`` may quote phrases (``"exact words"``) and mark terms that must appear
-    (``+term``) or must not (``-term``).
-    """
-
-    text: str
-    k: int
-    columns: Mapping[str, float]
-
-
-def result_columns(spec: TableSpec, requested: Sequence[str] | None) -> list[str]:
-    """The stored columns to fetch for hits (``id`` always; ``vector`` only on request)."""
-    if requested == ["id"]:
-        return ["id"]
-    available = ["id", "text", "metadata", *spec.fields]
-    if requested is None:
-        return available
-    if isinstance(requested, str) or not all(isinstance(c, str) for c in requested):
-        raise InvalidInputError("columns must be a list of column names")
-    unknown = sorted(set(requested) - {*available, "vector"})
-    if unknown:
-        raise InvalidInputError(f"unknown column(s) {unknown}; available: {[*available, 'vector']}")
-    return ["id", *[c for c in requested if c != "id"]]
-
-
-def vector_search(
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    query: VectorQuery,
-    where: CompiledFilter,
-    columns: list[str],
-) -> list[Hit]:
-    if where.residual is not None or query.exact:
-        return _vector_hits(_exact_search(dataset, spec, query, where, columns), spec)
-    nearest: dict[str, Any] = {
-        "column": "vector",
-        # an Arrow array skips pylance's float64 round trip of a numpy query (~0.1 ms)
-        "q": pa.array(query.vector, pa.float32()),
-        "k": query.k,
-        "metric": spec.metric,
-    }
-    defaults = query_defaults(dataset)
-    for knob in ("nprobes", "ef", "refine_factor"):
-        value = getattr(query, knob)
-        if value is None:
-            value = defaults.get(knob)
-        if value is not None:
-            nearest[knob] = value
-    if "ef" in nearest:
-        # Lance rejects ef below the candidates it must return (k * refine_factor),
-        # e.g. a large k with the caller's ef
-        nearest["ef"] = max(nearest["ef"], query.k * nearest.get("refine_factor", 1))
-    table = dataset.to_table(
-        columns=[*columns, _DISTANCE],
-        nearest=nearest,
-        filter=where.sql,
-        prefilter=where.sql is not None,
-    )
-    return _vector_hits(table, spec)
-
-
-def _exact_search(
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    query: VectorQuery,
-    where: CompiledFilter,
-    columns: list[str],
-) -> pa.Table:
-    """Brute force over the rows passing the filter (pushed-down part, then residual)."""
-    needed = sorted({*columns, *where.residual_columns, "vector"})
-    best: list[tuple[float, int, int]] = []  # (-distance, batch, row): a max-heap of the k best
-    kept: list[pa.RecordBatch] = []
-    for batch in dataset.to_batches(columns=needed, filter=where.sql, batch_size=_RESIDUAL_BATCH):
-        if batch.num_rows == 0:
-            continue
-        if where.residual is not None:
-            batch = batch.filter(pa.array(_residual_mask(batch, where)))
-            if batch.num_rows == 0:
-                continue
-        matrix = vectors_to_numpy(batch.column("vector"), spec.dimension)
-        distances = lance_distances(matrix, query.vector, spec.metric)
-        index = len(kept)
-        kept.append(batch)
-        for row in np.argsort(distances, kind="stable")[: query.k]:
-            item = (-float(distances[row]), -index, -int(row))
-            if len(best) < query.k:
-                heapq.heappush(best, item)
-            elif item > best[0]:
-                heapq.heapreplace(best, item)
-    ordered = sorted(best, reverse=True)
-    rows = [kept[-b].slice(-r, 1).select(columns) for _, b, r in ordered]
-    table = (
-        pa.Table.from_batches(rows)
-        if rows
-        else pa.Table.from_batches([], schema=dataset.schema).select(columns)
-    )
-    return table.append_column(_DISTANCE, pa.array([-d for d, _, _ in ordered], pa.float32()))
-
-
-def _residual_mask(batch: pa.RecordBatch, where: CompiledFilter) -> list[bool]:
-    data = batch.select(list(where.residual_columns)).to_pylist()
-    if "metadata" in where.residual_columns:
-        for row in data:
-            row["metadata"] = decode_metadata(row["metadata"])
-    return [where.matches(row) for row in data]
-
-
-def lance_distances(matrix: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
-    """Distances in Lance's conventions: squared L2, 1 - cosine, 1 - dot."""
-    if metric == "l2":
-        diff = matrix - query
-        return np.einsum("ij,ij->i", diff, diff)
-    dots = matrix @ query
-    if metric == "dot":
-        return 1.0 - dots
-    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cosine = np.where(norms > 0, dots / norms, 0.0)
-    return 1.0 - cosine
-
-
-def _vector_hits(table: pa.Table, spec: TableSpec) -> list[Hit]:
-    distances, scores = distances_and_scores(table.column(_DISTANCE).to_pylist(), spec.metric)
-    return _hits(table, spec, scores, distance=distances)
-
-
-def text_search(
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    query: TextQuery,
-    where: CompiledFilter,
-    columns: list[str],
-) -> list[Hit]:
-    full_text = build_text_query(query)
-    if where.residual is None:
-        table = dataset.to_table(
-            columns=[*columns, _SCORE],
-            full_text_query=full_text,
-            filter=where.sql,
-            prefilter=where.sql is not None,
-            limit=query.k,
-        )
-        return _text_hits(table, spec)
-    needed = sorted({*columns, *where.residual_columns})
-    table = dataset.to_table(
-        columns=[*needed, _SCORE],
-        full_text_query=full_text,
-        filter=where.sql,
-        prefilter=where.sql is not None,
-    )
-    mask = [match for batch in table.to_batches() for match in _residual_mask(batch, where)]
-    table = table.filter(pa.array(mask, pa.bool_()))
-    table = table.sort_by([(_SCORE, "descending"), ("id", "ascending")]).slice(0, query.k)
-    return _text_hits(table.select([*columns, _SCORE]), spec)
-
-
-def build_text_query(query: TextQuery) -> lq.FullTextQuery:
-    """Translate the simple query syntax into Lance's structured full-text queries."""
-    phrases, must, must_not, terms = _parse_text(query.text)
-    columns = list(query.columns)
-    boosts = [float(query.columns[c]) for c in columns]
-
-    def match(text: str) -> lq.FullTextQuery:
-        if len(columns) == 1:
-            return lq.MatchQuery(text, columns[0], boost=boosts[0])
-        return lq.MultiMatchQuery(text, columns, boosts=boosts)
-
-    def phrase(text: str) -> lq.FullTextQuery:
-        if len(columns) == 1:
-            return lq.PhraseQuery(text, columns[0])
-        return lq.BooleanQuery([(lq.Occur.SHOULD, lq.PhraseQuery(text, c)) for c in columns])
-
-    clauses: list[tuple[lq.Occur, lq.FullTextQuery]] = []
-    clauses += [(lq.Occur.MUST, phrase(p)) for p in phrases]
-    clauses += [(lq.Occur.MUST, match(t)) for t in must]
-    clauses += [(lq.Occur.MUST_NOT, match(t)) for t in must_not]
-    if terms:
-        clauses.append((lq.Occur.SHOULD if clauses else lq.Occur.MUST, match(" ".join(terms))))
-    if not clauses:
-        raise InvalidInputError("the text query has no words to search for")
-    if len(clauses) == 1 and clauses[0][0] == lq.Occur.MUST:
-        return clauses[0][1]
-    if all(occur == lq.Occur.MUST_NOT for occur, _ in clauses):
-        raise InvalidInputError("a text query needs at least one word that is not excluded")
-    return lq.BooleanQuery(clauses)
-
-
-def _parse_text(text: str) -> tuple[list[str], list[str], list[str], list[str]]:
-    phrases: list[str] = []
-    parts = text.split('"')
-    plain: list[str] = []
-    for position, part in enumerate(parts):
-        if position % 2 == 1 and position < len(parts) - 1:
-            if part.strip():
-                phrases.append(part.strip())
-        else:
-            plain.append(part)
-    must: list[str] = []
-    must_not: list[str] = []
-    terms: list[str] = []
-    for word in " ".join(plain).split():
-        if word.startswith("+") and len(word) > 1:
-            must.append(word[1:])
-        elif word.startswith("-") and len(word) > 1:
-            must_not.append(word[1:])
-        else:
-            terms.append(word)
-    return phrases, must, must_not, terms
-
-
-def _text_hits(table: pa.Table, spec: TableSpec) -> list[Hit]:
-    scores = [float(score) for score in table.column(_SCORE).to_pylist()]
-    return _hits(table, spec, scores, text_score=scores)
-
-
-def hybrid_search(
-    vector_leg: Callable[[], list[Hit]],
-    text_leg: Callable[[], list[Hit]],
-    fusion: Fusion,
+def search(
+    ctx: TableContext,
+    *,
+    vector: Any,
+    text: str | None,
     k: int,
-    pool: ThreadPoolExecutor,
-) -> list[Hit]:
-    """Run both retrievers concurrently and fuse their lists.
+    where: Mapping[str, Any] | None,
+    where_sql: str | None,
+    columns: Sequence[str] | None,
+    fusion: Fusion | None,
+    text_columns: Sequence[str] | Mapping[str, float] | None,
+    nprobes: int | None,
+    ef: int | None,
+    refine_factor: int | None,
+    exact: bool,
+    graphs: ResidentGraphs | None,
+    builder: IndexBuilder,
+) -> SearchResults:
+    """Vector, full-text or hybrid search (see ``Table.search``)."""
+    if vector is None and text is None:
+        raise InvalidInputError("search needs vector=, text= or query=")
+    limit = check_positive("k", k)
+    for knob, value in (("nprobes", nprobes), ("ef", ef), ("refine_factor", refine_factor)):
+        if value is not None:
+            check_positive(knob, value)
+    dataset = ctx.dataset()
+    # a graph may answer: not for exact queries or a checked-out version
+    if ctx.read_only:
+        graphs = None
+    vector_query = text_query = None
+    if vector is not None:
+        vector_query = VectorQuery(
+            vector=query_vector(vector, ctx.spec.dimension),
+            k=limit,
+            nprobes=nprobes,
+            ef=ef,
+            refine_factor=refine_factor,
+            exact=bool(exact),
+        )
+        if exact:
+            graphs = None
+        shortest = columns == ["id"] and text is None and where is None and where_sql is None
+        if shortest and graphs is not None:
+            # the shortest path: a graph answers in a fraction of what the general one
+            # costs in Python
+            found = _from_graph(ctx, graphs, dataset, vector_query, ["id"])
+            if found is not None:
+                return found
+    compiled = compile_where(ctx, where, where_sql)
+    wanted = result_columns(ctx.spec, columns)
+    if text is not None:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError("text must be a non-empty string")
+        boosts = _text_columns(ctx, text_columns)
+        dataset = _ensure_fts(ctx, builder, dataset, boosts)
+        text_query = TextQuery(text=text, k=limit, columns=boosts)
+    with lance_errors(f"searching {ctx.name!r}", user_sql=where_sql is not None):
+        if vector_query is not None and text_query is not None:
+            # BM25 candidates are cheap, ANN ones are not: the text leg goes deeper
+            deeper = TextQuery(text_query.text, HYBRID_TEXT_DEPTH * limit, text_query.columns)
+            nearest = partial(_nearest, ctx, graphs, dataset, vector_query, compiled, wanted)
+            hits = hybrid_search(
+                lambda: list(nearest()),
+                partial(text_search, dataset, ctx.spec, deeper, compiled, wanted),
+                fusion if fusion is not None else RRF(),
+                limit,
+                ctx.services.query_pool,
+            )
+        elif vector_query is not None:
+            return _nearest(ctx, graphs, dataset, vector_query, compiled, wanted)
+        else:
+            assert text_query is not None
+            hits = text_search(dataset, ctx.spec, text_query, compiled, wanted)
+    return SearchResults(hits)
 
-    Each retriever reads the stored columns of its own hits: measured against returning ids
-    alone and reading the final hits afterwards, that extra read cost more than it saved.
-    """
-    vector_future = pool.submit(vector_leg)
-    text_hits = text_leg()
-    fused = fusion(vector_future.result(), text_hits, k)
-    if not isinstance(fused, list) or not all(isinstance(h, Hit) for h in fused):
-        raise InvalidInputError("a fusion callable must return a list of Hit")
-    return fused[:k]
+
+def _nearest(
+    ctx: TableContext,
+    graphs: ResidentGraphs | None,
+    dataset: Dataset,
+    query: VectorQuery,
+    where: CompiledFilter,
+    columns: list[str],
+) -> SearchResults:
+    """From the resident graph when it can answer (see omnivector.resident), else Lance."""
+    if graphs is None or not where.is_empty:
+        return SearchResults(vector_search(dataset, ctx.spec, query, where, columns))
+    found = _from_graph(ctx, graphs, dataset, query, columns)
+    if found is not None:
+        return found
+    graphs.passed()
+    hits = vector_search(dataset, ctx.spec, query, where, columns)
+    # after the answer: a load started first would compete with this query
+    graphs.refresh(ctx.name, dataset, ctx.spec)
+    return SearchResults(hits)
 
 
-def resident_search(
-    dataset: lance.LanceDataset,
-    spec: TableSpec,
-    graph: ResidentGraph,
-    version: VersionKey,
+def _from_graph(
+    ctx: TableContext,
+    graphs: ResidentGraphs,
+    dataset: Dataset,
     query: VectorQuery,
     columns: list[str],
 ) -> SearchResults | None:
-    """Nearest neighbours from the table's in-memory graph; None if it is no longer at the
-    dataset's ``version`` (the caller then asks Lance)."""
-    found = graph.search(query, version)
+    """The answer of this table's graph if it is at the dataset's version (counted as
+    answered from memory), else None (counted by the caller when it asks Lance)."""
+    current = graphs.graph(ctx.name, dataset)
+    if current is None:
+        return None
+    found = resident_search(dataset, ctx.spec, *current, query, columns)
     if found is None:
-        return None
-    if columns == ["id"]:  # from memory alone: the hot path of a resident table
-        return SearchResults(found)
-    table = dataset._take_rows(graph.addresses[found.positions].tolist(), columns=columns)
-    if version_key(dataset) != version:  # the pooled handle moved: addresses may be stale
-        return None
-    table = table.append_column(_DISTANCE, pa.array(found.distances(), pa.float32()))
-    return SearchResults(_vector_hits(table, spec))
+        graphs.retract()
+    return found
 
 
-def _hits(
-    table: pa.Table,
-    spec: TableSpec,
-    score: list[float],
-    *,
-    distance: list[float] | None = None,
-    text_score: list[float] | None = None,
-) -> list[Hit]:
-    """Hits from a result table, converted column by column (far cheaper than per row)."""
-    table = with_float32_vectors(table)
-    values = {
-        name: table.column(name).to_pylist()
-        for name in table.column_names
-        if name not in (_DISTANCE, _SCORE)
-    }
-    missing: list[Any] = [None] * table.num_rows
-    # not fetched: None, where a stored document without metadata reads as {}
-    metadata = (
-        [decode_metadata(raw) for raw in values["metadata"]] if "metadata" in values else missing
-    )
-    declared = [name for name in spec.fields if name in values]
-    vectors = values.get("vector", missing)
-    distances = distance or missing
-    text_scores = text_score or missing
-    return [
-        Hit(
-            values["id"][row],
-            score[row],
-            distance=distances[row],
-            text_score=text_scores[row],
-            text=text,
-            metadata=metadata[row],
-            fields={name: values[name][row] for name in declared},
-            vector=vectors[row],
+def _text_columns(
+    ctx: TableContext, columns: Sequence[str] | Mapping[str, float] | None
+) -> dict[str, float]:
+    if columns is None:
+        return {"text": 1.0}
+    boosts = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns, 1.0)
+    allowed = {"text", *[n for n, t in ctx.spec.fields.items() if t == "string"]}
+    unknown = sorted(set(boosts) - allowed)
+    if unknown or not boosts:
+        raise InvalidInputError(
+            f"text_columns must name string columns {sorted(allowed)}, got {sorted(boosts)}"
         )
-        for row, text in enumerate(values.get("text", missing))
-    ]
+    for name, boost in boosts.items():
+        if not is_number(boost) or boost <= 0:
+            raise InvalidInputError(f"boost for {name!r} must be a positive number")
+    return {name: float(boost) for name, boost in boosts.items()}
+
+
+def _ensure_fts(
+    ctx: TableContext, builder: IndexBuilder, dataset: Dataset, columns: Mapping[str, float]
+) -> Dataset:
+    missing = [c for c in columns if not has_fts_index(dataset, c)]
+    if not missing:
+        return dataset
+    if ctx.read_only:
+        raise InvalidInputError(
+            f"version {dataset.version} has no full-text index on {missing}; text search "
+            "on a checked-out version needs one built before that version"
+        )
+    for column in missing:
+        ctx.check_writable()
+        request = plan_fts_index(
+            ctx.name, ctx.dataset(), ctx.spec, column, replace=False, tokenizer={}
+        )
+        builder.run(request, background=False)
+    return ctx.dataset()
+
+
+def check_positive(name: str, value: object) -> int:
+    if not (is_integer(value) or isinstance(value, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,8 +1,8 @@
 """What a resident graph's in-memory index does, whichever library holds it.
 
-Two engines serve :mod:`omnivector.resident`: ScaNN partitions (``resident_scann``, where
+Two engines serve :mod:`omnivector.resident`: ScaNN partitions (``scann_engine``, where
 the ``scann`` wheel exists: Linux, Python up to 3.13) and FAISS HNSW graphs
-(``resident_hnsw``, everywhere). Positions are the rows' places in the index, in the
+(``faiss_engine``, everywhere). Positions are the rows' places in the index, in the
 order they were added; the resident graph keeps ids and row addresses by position.
 """
 
@@ -16,25 +16,40 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from omnivector.core.query import VectorQuery
     from omnivector.core.schema import TableSpec
-    from omnivector.operations.search import VectorQuery
-    from omnivector.resident.graphs import ResidentConfig
 
 __all__ = [
-    "Engine",
+    "ResidentEngine",
     "GraphIndex",
     "GraphIndexType",
     "LoadStoppedError",
-    "engine_for",
-    "index_type",
+    "EngineSettings",
     "scann_installed",
 ]
 
-Engine = Literal["auto", "scann", "hnsw"]
+ResidentEngine = Literal["auto", "scann", "hnsw"]
 
 
 class LoadStoppedError(Exception):
     """The store is closing: a load in progress gives up."""
+
+
+class EngineSettings(Protocol):
+    """The settings of :class:`~omnivector.ResidentConfig` an engine reads."""
+
+    @property
+    def precision(self) -> Literal["f32", "f16"]: ...
+    @property
+    def partitions_searched(self) -> float: ...
+    @property
+    def refine_factor(self) -> int: ...
+    @property
+    def connectivity(self) -> int: ...
+    @property
+    def expansion_add(self) -> int: ...
+    @property
+    def expansion_search(self) -> int: ...
 
 
 class GraphIndex(Protocol):
@@ -63,9 +78,9 @@ class GraphIndex(Protocol):
 class GraphIndexType(Protocol):
     """An engine's index class: built per table, and its memory estimate beforehand."""
 
-    def __call__(self, spec: TableSpec, config: ResidentConfig) -> GraphIndex: ...
+    def __call__(self, spec: TableSpec, config: EngineSettings) -> GraphIndex: ...
 
-    def row_bytes(self, dimension: int, config: ResidentConfig) -> int:
+    def row_bytes(self, dimension: int, config: EngineSettings) -> int:
         """Estimated index bytes per row, ids not included."""
         ...
 
@@ -73,22 +88,3 @@ class GraphIndexType(Protocol):
 @cache
 def scann_installed() -> bool:
     return importlib.util.find_spec("scann") is not None
-
-
-def engine_for(config: ResidentConfig) -> Literal["scann", "hnsw"]:
-    """The engine ``config`` asks for; "auto" is ScaNN where it is installed."""
-    if config.engine == "auto":
-        return "scann" if scann_installed() else "hnsw"
-    return config.engine
-
-
-def index_type(config: ResidentConfig) -> GraphIndexType:
-    """The index class of the engine ``config`` asks for (imported here: both engine
-    modules import this one)."""
-    if engine_for(config) == "scann":
-        from omnivector.resident.scann_engine import ScannIndex
-
-        return ScannIndex
-    from omnivector.resident.faiss_engine import HnswIndex
-
-    return HnswIndex

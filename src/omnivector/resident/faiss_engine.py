@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omnivector.resident.engine import LoadStoppedError
+from omnivector.resident.engine import EngineSettings, LoadStoppedError
 
 if TYPE_CHECKING:
+    from omnivector.core.query import VectorQuery
     from omnivector.core.schema import TableSpec
-    from omnivector.operations.search import VectorQuery
-    from omnivector.resident.graphs import ResidentConfig
 
 __all__ = ["HnswIndex", "locality_order"]
 
@@ -39,7 +38,7 @@ def _faiss() -> Any:
 class HnswIndex:
     """One table's vectors in a FAISS HNSW graph."""
 
-    def __init__(self, spec: TableSpec, config: ResidentConfig) -> None:
+    def __init__(self, spec: TableSpec, config: EngineSettings) -> None:
         self.config = config
         faiss = self._faiss = _faiss()
         # cosine is inner product on unit vectors; Lance's l2 distance is squared, as FAISS's
@@ -56,7 +55,7 @@ class HnswIndex:
         self._params: dict[int, Any] = {}  # search parameters by ef, with the selector
 
     @staticmethod
-    def row_bytes(dimension: int, config: ResidentConfig) -> int:
+    def row_bytes(dimension: int, config: EngineSettings) -> int:
         """Graph bytes per row: vector, links, upper layers."""
         scalar = 4 if config.precision == "f32" else 2
         return dimension * scalar + 2 * config.connectivity * 4 + 16

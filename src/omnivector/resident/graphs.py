@@ -25,25 +25,24 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import lance
 import numpy as np
 import pyarrow as pa
 
-from omnivector.core.errors import InvalidInputError
+from omnivector.core.conversion import vectors_to_numpy
 from omnivector.core.results import Hit, distances_and_scores
-from omnivector.core.schema import TableSpec, vectors_to_numpy
-from omnivector.resident import engine as resident_index
-from omnivector.resident.engine import Engine, LoadStoppedError, index_type
+from omnivector.core.schema import TableSpec
+from omnivector.resident.config import ResidentConfig, index_type
+from omnivector.resident.engine import LoadStoppedError
+from omnivector.storage.datasets import Dataset
 from omnivector.storage.unique_ids import VersionKey, version_key
 
 if TYPE_CHECKING:
-    from omnivector.operations.search import VectorQuery
+    from omnivector.core.query import VectorQuery
 
 __all__ = [
     "Nearest",
-    "ResidentConfig",
     "ResidentGraph",
     "ResidentGraphs",
     "ResidentInfo",
@@ -54,67 +53,6 @@ log = logging.getLogger(__name__)
 _SCAN_BATCH = 8192
 _ROWADDR = "_rowaddr"
 _ID_DTYPE = np.dtypes.StringDType()
-
-Precision = Literal["f32", "f16"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResidentConfig:
-    """In-memory indexes for fast unfiltered vector queries.
-
-    Memory per document is about ``dimension x`` 4 bytes (``precision="f32"``) or 2
-    (``"f16"``: bfloat16 with ScaNN, float16 with HNSW), plus the engine's own (ScaNN: a
-    quarter byte per dimension; HNSW: ``2 x connectivity x 4`` bytes of links), 8 bytes of
-    row address and the id string. Loading costs CPU, on all cores; queries meanwhile go to
-    Lance.
-
-    - ``engine``: ``"scann"`` (partitions scored on compressed codes, then exactly; Linux),
-      ``"hnsw"`` (a FAISS HNSW graph; everywhere) or ``"auto"``: ScaNN where installed.
-    - ``max_bytes``: budget for all graphs of the store; least recently used graphs go first.
-    - ``min_rows``: smaller tables stay with Lance alone.
-    - ScaNN: ``partitions_searched``, the share of partitions a query visits (a query's
-      ``nprobes=`` sets their number instead), and ``refine_factor``: ``refine_factor x k``
-      candidates, at least 100, are scored exactly (a query's ``refine_factor=`` sets
-      ``refine_factor x k`` alone). Tables under 2,000 rows are scored exactly.
-    - HNSW: ``connectivity`` (``M``) and ``expansion_add`` (``efConstruction``): graph
-      quality against load time and memory; ``expansion_search``: the default ``ef``, which
-      a query's ``ef=`` overrides.
-    """
-
-    max_bytes: int = 1 << 30
-    min_rows: int = 1_000
-    precision: Precision = "f32"
-    engine: Engine = "auto"
-    partitions_searched: float = 0.15
-    refine_factor: int = 20
-    connectivity: int = 16
-    expansion_add: int = 200
-    expansion_search: int = 128
-
-    def __post_init__(self) -> None:
-        names = ("max_bytes", "refine_factor", "connectivity", "expansion_add", "expansion_search")
-        for name in names:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidInputError(f"ResidentConfig.{name} must be a positive integer")
-        if not isinstance(self.min_rows, int) or isinstance(self.min_rows, bool):
-            raise InvalidInputError("ResidentConfig.min_rows must be an integer")
-        if self.precision not in ("f32", "f16"):
-            raise InvalidInputError("ResidentConfig.precision must be 'f32' or 'f16'")
-        if self.engine not in ("auto", "scann", "hnsw"):
-            raise InvalidInputError("ResidentConfig.engine must be 'auto', 'scann' or 'hnsw'")
-        if self.engine == "scann" and not resident_index.scann_installed():
-            raise InvalidInputError(
-                "ResidentConfig(engine='scann') needs the scann package (Linux, Python up "
-                "to 3.13); use engine='hnsw' or 'auto'"
-            )
-        share = self.partitions_searched
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
-            raise InvalidInputError("ResidentConfig.partitions_searched must be in (0, 1]")
-
-    def row_bytes(self, dimension: int) -> int:
-        """Estimated index bytes per row in the chosen engine, ids not included."""
-        return index_type(self).row_bytes(dimension, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +71,7 @@ class ResidentInfo:
 FragmentState = tuple[int, tuple[str, ...], tuple[int, int] | None]
 
 
-def _fragment_state(dataset: lance.LanceDataset) -> dict[int, FragmentState]:
+def _fragment_state(dataset: Dataset) -> dict[int, FragmentState]:
     """What identifies each fragment's rows: data files and deletions."""
     state: dict[int, FragmentState] = {}
     for fragment in dataset.get_fragments():
@@ -145,7 +83,7 @@ def _fragment_state(dataset: lance.LanceDataset) -> dict[int, FragmentState]:
 
 
 def _scan(
-    dataset: lance.LanceDataset, columns: list[str], fragments: list[Any] | None
+    dataset: Dataset, columns: list[str], fragments: list[Any] | None
 ) -> Iterator[pa.RecordBatch]:
     """Batches of ``columns`` and row addresses of ``fragments`` (all when None)."""
     # a scanner: to_batches(fragments=...) reads every fragment
@@ -208,9 +146,7 @@ class ResidentGraph:
         norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
         return vectors / np.where(norms > 0, norms, 1.0)
 
-    def extend(
-        self, dataset: lance.LanceDataset, fragments: list[Any] | None, stop: threading.Event
-    ) -> None:
+    def extend(self, dataset: Dataset, fragments: list[Any] | None, stop: threading.Event) -> None:
         """Add the rows of ``fragments`` (all when None) read from ``dataset``, in the order
         the index stores them. Their vectors are held twice meanwhile."""
         ids: list[pa.Array] = []
@@ -239,7 +175,7 @@ class ResidentGraph:
 
     def follow(
         self,
-        dataset: lance.LanceDataset,
+        dataset: Dataset,
         fragments: dict[int, FragmentState],
         stop: threading.Event,
     ) -> bool:
@@ -347,15 +283,13 @@ class ResidentGraphs:
         self._loading: dict[str, Future[bool]] = {}
         self._refused: dict[str, VersionKey] = {}  # table -> state too small or large to load
         # table -> the dataset handle last queried and its version key
-        self._handles: dict[str, tuple[weakref.ref[lance.LanceDataset], VersionKey]] = {}
+        self._handles: dict[str, tuple[weakref.ref[Dataset], VersionKey]] = {}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="omnivector-resident")
         self._answered = self._passed = self._loads = 0
 
-    def graph(
-        self, key: str, dataset: lance.LanceDataset
-    ) -> tuple[ResidentGraph, VersionKey] | None:
+    def graph(self, key: str, dataset: Dataset) -> tuple[ResidentGraph, VersionKey] | None:
         """The graph of ``key`` at the dataset's version, and that version; or None.
 
         A graph returned counts the query as answered from memory (see :meth:`passed`)."""
@@ -378,7 +312,7 @@ class ResidentGraphs:
         graph = self._graphs.get(key)
         return graph if graph is not None and graph.version == version else None
 
-    def refresh(self, key: str, dataset: lance.LanceDataset, spec: TableSpec) -> None:
+    def refresh(self, key: str, dataset: Dataset, spec: TableSpec) -> None:
         """Start bringing ``key``'s graph to the dataset's version, unless that is under way."""
         with self._lock:
             self._start_load(key, dataset, spec, version_key(dataset))
@@ -396,7 +330,7 @@ class ResidentGraphs:
     def load(
         self,
         key: str,
-        dataset: lance.LanceDataset,
+        dataset: Dataset,
         spec: TableSpec,
         *,
         timeout: float | None = None,
@@ -415,7 +349,7 @@ class ResidentGraphs:
                 return None
 
     def _start_load(
-        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: VersionKey
+        self, key: str, dataset: Dataset, spec: TableSpec, version: VersionKey
     ) -> Future[bool] | None:
         if self._refused.get(key) == version:
             return None
@@ -430,9 +364,7 @@ class ResidentGraphs:
         self._loading[key] = future
         return future
 
-    def _load(
-        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: VersionKey
-    ) -> bool:
+    def _load(self, key: str, dataset: Dataset, spec: TableSpec, version: VersionKey) -> bool:
         """Whether the graph of ``key`` reached ``version``."""
         try:
             return self._bring_up_to_date(key, dataset, spec, version)
@@ -444,7 +376,7 @@ class ResidentGraphs:
             return False
 
     def _bring_up_to_date(
-        self, key: str, dataset: lance.LanceDataset, spec: TableSpec, version: VersionKey
+        self, key: str, dataset: Dataset, spec: TableSpec, version: VersionKey
     ) -> bool:
         # a private handle at exactly this version: the pooled one may move under the scan
         snapshot = dataset.checkout_version(version[0])

@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omnivector.resident.engine import LoadStoppedError
+from omnivector.resident.engine import EngineSettings, LoadStoppedError
 
 if TYPE_CHECKING:
+    from omnivector.core.query import VectorQuery
     from omnivector.core.schema import TableSpec
-    from omnivector.operations.search import VectorQuery
-    from omnivector.resident.graphs import ResidentConfig
 
 __all__ = ["ScannIndex", "partitions_for"]
 
@@ -65,7 +64,7 @@ def _scann() -> Any:
 class ScannIndex:
     """One table's vectors in a ScaNN searcher."""
 
-    def __init__(self, spec: TableSpec, config: ResidentConfig) -> None:
+    def __init__(self, spec: TableSpec, config: EngineSettings) -> None:
         self.config = config
         self.metric = spec.metric
         self._searcher: Any = None  # built from the first rows added
@@ -74,7 +73,7 @@ class ScannIndex:
         self._changed = 0  # rows added or removed since training
 
     @staticmethod
-    def row_bytes(dimension: int, config: ResidentConfig) -> int:
+    def row_bytes(dimension: int, config: EngineSettings) -> int:
         """Index bytes per row: the vector kept for exact scoring, its codes, bookkeeping."""
         scalar = 4 if config.precision == "f32" else 2
         return dimension * scalar + (dimension + 3) // 4 + 16

@@ -77,6 +77,20 @@ class StoreLocation:
             self._lock_dir_made = True
         return str(self.lock_dir / f"{name}.{purpose}.lock")
 
+    def bytes_on_disk(self, name: str) -> int:
+        """Bytes of every file of table ``name``: all versions, indexes and deletions."""
+        uri = self.table_uri(name)
+        if self.is_local:
+            filesystem, path = pafs.LocalFileSystem(), uri
+        else:
+            filesystem, path = self._fs, self._fs_path(uri)
+        selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
+        return sum(
+            info.size or 0
+            for info in filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        )
+
     def exists(self, name: str) -> bool:
         uri = self.table_uri(name)
         info = self._fs.get_file_info(self._fs_path(uri) + "/_versions")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from omnivector.core.errors import CommitConflictError, storage_error
 
@@ -25,7 +25,27 @@ try:
 except ImportError:  # not a POSIX system
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LockCancelledError", "table_lock"]
+__all__ = [
+    "DROP_INDEX_TIMEOUT",
+    "MAINTENANCE_TIMEOUT",
+    "NO_WAIT",
+    "REWRITE_TIMEOUT",
+    "WRITE_TIMEOUT",
+    "LockCancelledError",
+    "TableLocks",
+    "table_lock",
+]
+
+#: seconds a document write (add, upsert, delete) waits for another writer
+WRITE_TIMEOUT = 300.0
+#: seconds a rewrite that must hold off writers (compaction, a Ray commit) waits for them
+REWRITE_TIMEOUT = 3600.0
+#: seconds compaction, cleanup and index optimization wait for a build or another compaction
+MAINTENANCE_TIMEOUT = 3600.0
+#: seconds dropping an index waits for a build or compaction on its table
+DROP_INDEX_TIMEOUT = 600.0
+#: take the lock only if it is free (background maintenance retries later)
+NO_WAIT = 0.0
 
 _POLL_SECONDS = 0.05
 
@@ -42,6 +62,32 @@ def table_lock(
     hold = _flock if fcntl is not None else _filelock
     with hold(path, timeout, what, cancelled):
         yield
+
+
+class TableLocks:
+    """The ``write`` and ``maintenance`` locks of every table of one store."""
+
+    def __init__(self, lock_path: Callable[[str, str], str]) -> None:
+        self._lock_path = lock_path
+
+    def write(self, table: str, *, timeout: float = WRITE_TIMEOUT) -> AbstractContextManager[None]:
+        """Serializes document writes (the uniqueness check and the commit) on ``table``."""
+        return table_lock(self._lock_path(table, "write"), timeout=timeout, what="write")
+
+    def maintenance(
+        self,
+        table: str,
+        *,
+        timeout: float = MAINTENANCE_TIMEOUT,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> AbstractContextManager[None]:
+        """Serializes index builds, compaction and cleanup on ``table``."""
+        return table_lock(
+            self._lock_path(table, "maintenance"),
+            timeout=timeout,
+            what="maintenance",
+            cancelled=cancelled,
+        )
 
 
 def _gave_up(path: str, timeout: float, what: str) -> CommitConflictError:

@@ -22,53 +22,11 @@ from typing import Any
 import lance
 from lance import LanceDataset
 
-from omnivector.core.errors import InvalidInputError
+from omnivector.core.configs import DatasetCacheConfig
 
-__all__ = ["DEFAULT_CACHE", "CacheInfo", "DatasetCache", "DatasetCacheConfig"]
+__all__ = ["CacheInfo", "DatasetCache"]
 
 log = logging.getLogger(__name__)
-
-MiB = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetCacheConfig:
-    """Bounds of the connection pool.
-
-    - ``max_cached_tables``: open dataset handles kept (LRU); ``None`` = unbounded. Each
-      open handle costs roughly 50-250 KB beyond the shared session caches.
-    - ``index_cache_bytes``: shared budget for index pages (IVF partitions, HNSW graphs,
-      FTS posting lists) across all tables; warm indexes survive eviction of a handle.
-    - ``metadata_cache_bytes``: shared budget for manifests, fragment and file metadata.
-    - ``refresh_interval``: seconds between checks for other writers' commits on a cached
-      handle; ``0`` checks on every operation (strong consistency, ~13 us locally).
-    """
-
-    max_cached_tables: int | None = 128
-    index_cache_bytes: int = 256 * MiB
-    metadata_cache_bytes: int = 64 * MiB
-    refresh_interval: float = 0.0
-
-    def __post_init__(self) -> None:
-        limit = self.max_cached_tables
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise InvalidInputError(
-                f"max_cached_tables must be a positive integer or None, got {limit!r}"
-            )
-        for name in ("index_cache_bytes", "metadata_cache_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
-        interval = self.refresh_interval
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
-            raise InvalidInputError(
-                f"refresh_interval must be a non-negative number of seconds, got {interval!r}"
-            )
-
-
-DEFAULT_CACHE = DatasetCacheConfig()
 
 
 @dataclass(frozen=True, slots=True)

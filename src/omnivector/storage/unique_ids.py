@@ -1,4 +1,7 @@
-"""Which ids a table already stores: the uniqueness check of ``add()``.
+"""Unique ids: the checks of ``add()`` that no id repeats in a batch or is stored already.
+
+Ids are compared by 64-bit hashes first (:func:`id_hashes`), and by value only where hashes
+are equal.
 
 Checking that new ids are not stored yet reads the table's whole id column. While one process
 keeps adding to a table, it can instead keep 64-bit hashes of the stored ids for the version
@@ -17,22 +20,24 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from omnivector.core.errors import lance_errors
+from omnivector.core.errors import DuplicateIdError, lance_errors
 from omnivector.core.filters import ids_filter
-from omnivector.storage.id_hashes import SortedIdHashes, id_hashes
+from omnivector.storage.datasets import Dataset
 
 __all__ = [
     "DEFAULT_MAX_IDS",
     "IdCheck",
     "IdDigest",
     "IdDigests",
+    "SortedIdHashes",
+    "check_batch_ids",
     "check_new_ids",
     "existing_ids",
+    "id_hashes",
     "record_append",
     "stored_rows",
 ]
@@ -48,7 +53,7 @@ _ID_READ_ALL_RATIO = 32
 VersionKey = tuple[int, object]
 
 
-def version_key(dataset: lance.LanceDataset) -> VersionKey:
+def version_key(dataset: Dataset) -> VersionKey:
     """What identifies a dataset's state: its version and that version's commit time (a table
     dropped and created again reaches the same version numbers)."""
     return int(dataset.version), dataset.get_version()["timestamp"]
@@ -135,7 +140,7 @@ class IdCheck:
 def check_new_ids(
     digests: IdDigests,
     name: str,
-    dataset: lance.LanceDataset,
+    dataset: Dataset,
     ids: pa.ChunkedArray,
     hashes: SortedIdHashes,
 ) -> IdCheck:
@@ -159,9 +164,7 @@ def check_new_ids(
     return IdCheck(taken, hashes.values, IdDigest.of(key, id_hashes(stored)))
 
 
-def record_append(
-    digests: IdDigests, name: str, check: IdCheck, written: lance.LanceDataset
-) -> None:
+def record_append(digests: IdDigests, name: str, check: IdCheck, written: Dataset) -> None:
     """Extend the digest with a committed batch, if ``written`` is the version right after the
     one checked (else another commit came between, and the digest is dropped)."""
     if check.digest is not None and int(written.version) == check.digest.key[0] + 1:
@@ -170,13 +173,13 @@ def record_append(
         digests.discard(name)
 
 
-def existing_ids(dataset: lance.LanceDataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
+def existing_ids(dataset: Dataset, ids: pa.ChunkedArray, *, table: str) -> set[str]:
     """The ``ids`` already stored in ``dataset``, read from the table."""
     return set(stored_rows(dataset, ids, table=table).column("id").to_pylist())
 
 
 def stored_rows(
-    dataset: lance.LanceDataset,
+    dataset: Dataset,
     ids: pa.ChunkedArray | pa.Array,
     *,
     table: str,
@@ -203,3 +206,101 @@ def stored_rows(
         stored = dataset.to_table(columns=["id"], with_row_address=with_address)
         wanted = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
         return stored.filter(pc.is_in(stored.column("id"), value_set=wanted))
+
+
+# -- hashes of ids ---------------------------------------------------------------------------
+
+
+def id_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit hashes of string ``ids``, computed over their UTF-8 bytes with numpy alone.
+
+    Each id's bytes ``b0 b1 ...`` hash to ``sum(b_j * P**j)`` modulo 2**64 (wrapping uint64
+    arithmetic; ``P`` is odd, so its powers can be divided out), mixed with the length and
+    finished by SplitMix64. Equal hashes only make an id a candidate that is then looked up,
+    so collisions cost time, never correctness.
+    """
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
+    ids = ids.cast(pa.large_string())
+    parts = [
+        _hash_chunk(ids.slice(start, _HASH_CHUNK)) for start in range(0, len(ids), _HASH_CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+
+# ids hashed per numpy pass: bounds the per-byte temporaries
+_HASH_CHUNK = 16_384
+_HASH_BASE = 0x100000001B3  # odd, so invertible modulo 2**64
+# powers of _HASH_BASE and of its inverse, grown on demand; one tuple, replaced whole, so a
+# thread never sees the two arrays at different lengths
+_base_powers_cache = (np.ones(1, np.uint64), np.ones(1, np.uint64))
+
+
+def _hash_chunk(ids: pa.Array) -> np.ndarray:
+    _, offsets_buffer, data_buffer = ids.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64)[ids.offset : ids.offset + len(ids) + 1]
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = (
+        np.frombuffer(data_buffer, np.uint8)[first:last] if data_buffer else np.empty(0, np.uint8)
+    )
+    starts, ends = offsets[:-1] - first, offsets[1:] - first
+    powers, inverse = _base_powers(len(data) + 1)
+    prefix = np.zeros(len(data) + 1, np.uint64)
+    np.cumsum(data.astype(np.uint64) * powers[: len(data)], out=prefix[1:])
+    hashes = (prefix[ends] - prefix[starts]) * inverse[starts]
+    hashes ^= (ends - starts).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    hashes ^= hashes >> np.uint64(30)
+    hashes *= np.uint64(0xBF58476D1CE4E5B9)
+    hashes ^= hashes >> np.uint64(27)
+    hashes *= np.uint64(0x94D049BB133111EB)
+    hashes ^= hashes >> np.uint64(31)
+    return hashes.view(np.int64)
+
+
+def _base_powers(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` powers of the hash base and of its inverse modulo 2**64."""
+    global _base_powers_cache
+    cached = _base_powers_cache
+    if len(cached[0]) < count:
+        size = max(count, 2 * len(cached[0]))
+        powers = np.full(size, _HASH_BASE, np.uint64)
+        powers[0] = 1
+        inverse = np.full(size, pow(_HASH_BASE, -1, 1 << 64), np.uint64)
+        inverse[0] = 1
+        cached = _base_powers_cache = (np.cumprod(powers), np.cumprod(inverse))
+    return cached
+
+
+@dataclass(frozen=True, slots=True)
+class SortedIdHashes:
+    """A batch's id hashes in ascending order (``values``), and the position in the batch of
+    each one (``order``): sorted once, they serve the check for ids repeated in the batch,
+    the digest lookup and the digest's extension."""
+
+    values: np.ndarray
+    order: np.ndarray
+
+    @classmethod
+    def of(cls, ids: pa.Array | pa.ChunkedArray) -> SortedIdHashes:
+        hashes = id_hashes(ids)
+        order = np.argsort(hashes)
+        return cls(hashes[order], order)
+
+    def may_repeat(self) -> bool:
+        """Whether two ids hash alike: the same id twice, or (rarely) a collision."""
+        return bool((self.values[1:] == self.values[:-1]).any())
+
+
+def check_batch_ids(ids: pa.ChunkedArray, hashes: SortedIdHashes | None = None) -> None:
+    """Raise ``DuplicateIdError`` if an id appears more than once in ``ids`` (hashed to
+    ``hashes``); the ids themselves are compared only if two hashes are equal."""
+    if not (hashes or SortedIdHashes.of(ids)).may_repeat():
+        return
+    counts = pc.value_counts(ids)
+    if len(counts) != len(ids):
+        repeated = [c["values"] for c in counts.to_pylist() if c["counts"] > 1]
+        raise DuplicateIdError(
+            f"{len(repeated)} id(s) appear more than once in the batch, e.g. {repeated[:5]}; "
+            "each id must be unique (use upsert to replace documents)",
+            repeated,
+        )

@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.storage import id_hashes as id_hashing
-from omnivector.storage import unique_ids as stored_ids
-from omnivector.storage.id_hashes import SortedIdHashes, id_hashes
-from omnivector.storage.unique_ids import IdDigest, IdDigests
+from omnivector.storage import unique_ids
+from omnivector.storage.unique_ids import IdDigest, IdDigests, SortedIdHashes, id_hashes
 
 DIM = 8
 
@@ -55,7 +53,7 @@ def test_repeated_adds_use_the_digest_and_refuse_stored_ids(tmp_path: Path) -> N
         table = store.create_table("docs")
         for start in range(0, 300, 100):
             table.add(_docs(_ids(start, start + 100)))
-        digest = store.id_digests.current("docs", stored_ids.version_key(table.dataset()))
+        digest = store._services.digests.current("docs", unique_ids.version_key(table.dataset()))
         assert digest is not None and digest.size == 300
         with pytest.raises(ov.DuplicateIdError) as caught:
             table.add(_docs(["new-1", "d150", "d299"]))
@@ -77,7 +75,7 @@ def test_a_table_created_again_elsewhere_is_not_mistaken(tmp_path: Path) -> None
         first.create_table("docs").add(_docs(_ids(0, 50)))
         dataset = first.table("docs").dataset()
         version = int(dataset.version)
-        assert first.id_digests.current("docs", stored_ids.version_key(dataset)) is not None
+        assert first._services.digests.current("docs", unique_ids.version_key(dataset)) is not None
         # dropped and created again by another store, reaching the same version number
         second.drop_table("docs")
         second.create_table("docs").add(_docs(_ids(1000, 1010)))
@@ -105,8 +103,7 @@ def test_hash_collisions_are_checked_against_the_table(
     def same(ids: object) -> np.ndarray:
         return np.zeros(len(ids), np.int64)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(id_hashing, "id_hashes", same)
-    monkeypatch.setattr(stored_ids, "id_hashes", same)
+    monkeypatch.setattr(unique_ids, "id_hashes", same)
     with _store(tmp_path) as store:
         table = store.create_table("docs")
         table.add(_docs(_ids(0, 30)))

@@ -1,11 +1,11 @@
-"""Reading and writing document files for ``import`` and ``export``.
+"""Document files: ``store.import_file(...)`` reads them, ``Table.export(...)`` writes them.
 
-Formats, picked by extension (or ``--format``): JSON Lines (``.jsonl``, ``.ndjson``; ``.json``
+Formats, picked by extension (or given): JSON Lines (``.jsonl``, ``.ndjson``; ``.json``
 holds JSON Lines or one JSON array), Parquet (``.parquet``, ``.pq``), CSV (``.csv``; vectors
 and lists as JSON text) and Arrow IPC (``.arrow``, ``.ipc``, ``.feather``; file or stream).
 
 Reading only reshapes a file into the documents :meth:`omnivector.Table.add` accepts: it
-renames the ``--id/--vector/--text`` columns, turns integer ids into strings and JSON-text
+renames the id, vector and text columns, turns integer ids into strings and JSON-text
 vectors into lists, and folds columns the table does not have into ``metadata``. Checking
 the documents is the library's job.
 """
@@ -24,7 +24,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from omnivector.core.errors import InvalidInputError
-from omnivector.table import Table
+from omnivector.operations.reads import iter_documents
+from omnivector.storage.context import TableContext
 
 __all__ = [
     "FORMATS",
@@ -63,7 +64,7 @@ def detect_format(path: Path, given: str | None) -> str:
     if found is None:
         raise InvalidInputError(
             f"cannot tell the format of {path} from its extension; use one of "
-            f"{sorted(_SUFFIXES)} or pass --format {{{','.join(FORMATS)}}}"
+            f"{sorted(_SUFFIXES)} or pass the format, one of {list(FORMATS)}"
         )
     return found
 
@@ -222,7 +223,7 @@ def _arrow_chunks(path: Path, size: int) -> Iterator[tuple[Chunk, int]]:
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Which file columns hold the id, vector and text (``--id/--vector/--text``)."""
+    """Which file columns hold the id, vector and text."""
 
     id: str = "id"
     vector: str = "vector"
@@ -400,7 +401,7 @@ def vector_width(chunk: Chunk) -> int | None:
 
 
 def export_documents(
-    table: Table,
+    ctx: TableContext,
     path: Path,
     fmt: str,
     *,
@@ -409,10 +410,10 @@ def export_documents(
     batch_rows: int = 4096,
 ) -> int:
     """Write every (matching) document of ``table`` to ``path``; return the row count."""
-    documents = table.iter_documents(where=where, batch_size=batch_rows)
+    documents = iter_documents(ctx, where=where, include_vector=True, batch_size=batch_rows)
     if fmt in ("jsonl", "json"):
         return _write_json(documents, path, fmt, advance)
-    schema = _export_schema(table, text_lists=fmt == "csv")
+    schema = _export_schema(ctx, text_lists=fmt == "csv")
     count = 0
     with _arrow_writer(path, fmt, schema) as writer:
         batch: list[dict[str, Any]] = []
@@ -452,15 +453,17 @@ def _write_json(
     return count
 
 
-def _export_schema(table: Table, *, text_lists: bool) -> pa.Schema:
-    stored = table.schema
+def _export_schema(ctx: TableContext, *, text_lists: bool) -> pa.Schema:
+    stored = ctx.dataset().schema
     fields = [
         pa.field("id", pa.string()),
-        pa.field("vector", pa.string() if text_lists else pa.list_(pa.float32(), table.dimension)),
+        pa.field(
+            "vector", pa.string() if text_lists else pa.list_(pa.float32(), ctx.spec.dimension)
+        ),
         pa.field("text", pa.string()),
         pa.field("metadata", pa.string()),
     ]
-    for name in table.fields:
+    for name in ctx.spec.fields:
         kind = stored.field(name).type
         if text_lists and pa.types.is_list(kind):
             kind = pa.string()

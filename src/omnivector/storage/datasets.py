@@ -1,0 +1,171 @@
+"""The Lance seam: every way a store's data goes into or out of Lance starts here.
+
+:class:`Datasets` opens tables through the pool (one shared session, bounded), creates them,
+writes data files and commits them; the functions below open a dataset by URI (index-build
+workers, Ray tasks) and commit prepared operations. Operations elsewhere receive a
+:data:`Dataset` handle and call its query and maintenance methods; they never import Lance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias, cast
+
+import lance
+import pyarrow as pa
+from lance.fragment import write_fragments
+from lance.optimize import CompactionOptions
+
+from omnivector.core.configs import DatasetCacheConfig
+from omnivector.core.errors import TableNotFoundError, lance_errors
+from omnivector.core.layout import StorageVersion
+from omnivector.storage.locations import StoreLocation, data_files
+from omnivector.storage.pool import CacheInfo, DatasetCache
+
+__all__ = [
+    "CompactionOptions",
+    "Dataset",
+    "Datasets",
+    "Transaction",
+    "commit_append",
+    "commit_update",
+    "open_uri",
+]
+
+#: A Lance dataset handle (``lance.LanceDataset``).
+Dataset: TypeAlias = lance.LanceDataset
+#: Data files written but not committed yet (``lance.Transaction``).
+Transaction: TypeAlias = lance.Transaction
+
+
+class Datasets:
+    """The datasets of one store: pooled handles, creation, written files and commits."""
+
+    def __init__(
+        self,
+        location: StoreLocation,
+        config: DatasetCacheConfig,
+        storage_options: Mapping[str, str],
+    ) -> None:
+        self.location = location
+        self.storage_options = dict(storage_options)
+        self._pool = DatasetCache(config, self._open, local=location.is_local)
+
+    # -- pooled handles ---------------------------------------------------------------------
+
+    def get(self, name: str) -> Dataset:
+        """The shared, up-to-date handle of ``name`` (read only: never commit through it)."""
+        return self._pool.get(name)
+
+    def open_private(self, name: str) -> Dataset:
+        """A private, up-to-date handle for an operation that commits through it (Lance
+        mutates a handle in place when committing, which readers of the shared one must
+        never see)."""
+        return self._pool.open_private(name)
+
+    def put(self, name: str, dataset: Dataset) -> None:
+        """Make ``dataset`` (just committed) the shared handle of ``name``."""
+        self._pool.put(name, dataset)
+
+    def evict(self, name: str) -> bool:
+        return self._pool.evict(name)
+
+    def clear(self) -> None:
+        self._pool.clear()
+
+    def info(self) -> CacheInfo:
+        return self._pool.info()
+
+    def _open(self, name: str, session: Any) -> Dataset:
+        if not self.location.exists(name):
+            raise TableNotFoundError(
+                f"table {name!r} does not exist in {self.location.root}; create it with "
+                "store.create_table(...)"
+            )
+        with lance_errors(f"opening table {name!r}"):
+            return lance.dataset(
+                self.location.table_uri(name),
+                session=session,
+                storage_options=self.storage_options or None,
+            )
+
+    # -- creating and writing ---------------------------------------------------------------
+
+    def create(self, name: str, schema: pa.Schema, *, storage_version: StorageVersion) -> Dataset:
+        """Create the empty table ``name`` (raises if it exists) and pool its handle."""
+        with lance_errors(f"creating table {name!r}"):
+            dataset = lance.write_dataset(
+                schema.empty_table(),
+                self.location.table_uri(name),
+                mode="create",
+                data_storage_version=storage_version,
+                session=self._pool.session,
+                storage_options=self.storage_options or None,
+            )
+        self._pool.put(name, dataset)
+        return dataset
+
+    def write_files(self, data: pa.Table, dataset: Dataset) -> Transaction:
+        """Write ``data`` as new data files of ``dataset``: an append, not committed yet."""
+        transaction: Transaction = write_fragments(_reader(data), dataset, return_transaction=True)
+        return transaction
+
+    def commit(self, name: str, dataset: Dataset, transaction: Transaction) -> Dataset:
+        """Commit written files onto ``dataset`` and pool the new version."""
+        with lance_errors(f"adding to {name!r}"):
+            # the new handle shares the dataset's session, the store's
+            written = lance.LanceDataset.commit(dataset, transaction)
+        self._pool.put(name, written)
+        return written
+
+    def drop_written(self, name: str, transaction: Transaction) -> None:
+        """Remove the data files of an append that will not be committed."""
+        appended = cast(lance.LanceOperation.Append, transaction.operation)
+        self.location.remove_files(name, data_files(appended.fragments))
+
+
+def open_uri(
+    uri: str, *, version: int | None = None, storage_options: Mapping[str, str] | None = None
+) -> Dataset:
+    """Open a dataset by URI outside any store's pool (worker processes, Ray tasks)."""
+    return lance.dataset(
+        uri, version=version, storage_options=dict(storage_options) if storage_options else None
+    )
+
+
+def commit_append(
+    uri: str, fragments: list[Any], *, read_version: int, storage_options: Mapping[str, str]
+) -> Dataset:
+    """Commit fragments written elsewhere (Ray tasks) as one append."""
+    return lance.LanceDataset.commit(
+        uri,
+        lance.LanceOperation.Append(fragments),
+        read_version=read_version,
+        storage_options=dict(storage_options) if storage_options else None,
+    )
+
+
+def commit_update(
+    uri: str,
+    *,
+    removed_fragment_ids: list[int],
+    updated_fragments: list[Any],
+    new_fragments: list[Any],
+    read_version: int,
+    storage_options: Mapping[str, str],
+) -> Dataset:
+    """Commit new fragments and the deletions they replace as one update."""
+    return lance.LanceDataset.commit(
+        uri,
+        lance.LanceOperation.Update(
+            removed_fragment_ids=removed_fragment_ids,
+            updated_fragments=updated_fragments,
+            new_fragments=new_fragments,
+        ),
+        read_version=read_version,
+        storage_options=dict(storage_options) if storage_options else None,
+    )
+
+
+def _reader(table: pa.Table) -> pa.RecordBatchReader:
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
