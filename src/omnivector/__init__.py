@@ -44,6 +44,7 @@ from omnivector.core.results import Hit, ImportResult, SearchResults, WriteResul
 from omnivector.distributed.engine import RayEngine
 from omnivector.indexing.builds import IndexBuild
 from omnivector.indexing.catalog import IndexInfo
+from omnivector.indexing.planning import IndexSkipped
 from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
 from omnivector.maintenance.stats import TableHealth, TableStats
 from omnivector.operations.versions import VersionInfo

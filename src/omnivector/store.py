@@ -104,7 +104,7 @@ class VectorStore(StoreCompat):
             write_pool=self._write_pool,
             maintenance=maintenance or DEFAULT_MAINTENANCE,
             index_builds=index_builds or DEFAULT_INDEX_BUILDS,
-            check_open=self.check_open,
+            check_open=self._check_open,
             after_write=self._after_write,
         )
         self._builder = IndexBuilder(self._services)
@@ -259,7 +259,7 @@ class VectorStore(StoreCompat):
         return self.table(name)
 
     def table_names(self) -> list[str]:
-        self.check_open()
+        self._check_open()
         return self._location.table_names()
 
     def __contains__(self, name: object) -> bool:
@@ -405,7 +405,7 @@ class VectorStore(StoreCompat):
         go at once. Returns False if it was still held after ``timeout`` seconds (``0``
         just checks).
         """
-        self.check_open()
+        self._check_open()
         limit = math.inf if timeout is None else max(float(timeout), 0.0)
         try:
             with self._services.locks.maintenance(check_table_name(table), timeout=limit):

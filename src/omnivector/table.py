@@ -33,9 +33,14 @@ from omnivector.embeddings import (
     embed_query,
 )
 from omnivector.indexing.auto import auto_index
-from omnivector.indexing.builds import IndexBuild, IndexBuilder
+from omnivector.indexing.builds import IndexBuild, IndexBuilder, skip
 from omnivector.indexing.catalog import IndexInfo, drop_index, list_indexes
-from omnivector.indexing.planning import plan_fts_index, plan_scalar_index, plan_vector_index
+from omnivector.indexing.planning import (
+    IndexSkipped,
+    plan_fts_index,
+    plan_scalar_index,
+    plan_vector_index,
+)
 from omnivector.maintenance import compaction, stats
 from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
 from omnivector.maintenance.stats import TableHealth, TableStats
@@ -305,7 +310,7 @@ class Table(TableCompat):
         replace: bool = True,
         engine: Engine = "local",
         **params: Any,
-    ) -> IndexBuild | IndexInfo | None:
+    ) -> IndexBuild | IndexInfo | IndexSkipped | None:
         """Build a vector index (``kind``: IVF_* / IVF_HNSW_* / "auto").
 
         Blocks and returns the index's info, or with ``background=True`` returns an
@@ -326,10 +331,10 @@ class Table(TableCompat):
             replace=replace,
             params=params,
         )
-        if isinstance(request, indexing.IndexSkipped):
-            return indexing.skip(request, background=background)
+        if isinstance(request, IndexSkipped):
+            return skip(request, background=background)
         if ray_engine is not None:
-            return distributed.build_index(self._ctx, request, ray_engine) if request else None
+            return distributed.build_index(self._ctx, request, ray_engine)
         return self._builder.run(request, background=background)
 
     def create_scalar_index(

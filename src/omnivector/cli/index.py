@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from omnivector import IndexBuild, IndexInfo, Table, VectorStore
+from omnivector import IndexBuild, IndexInfo, IndexSkipped, Table, VectorStore
 from omnivector.cli.app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, parse_value
 from omnivector.cli.data import TableArg
 from omnivector.cli.render import INDEX_COLUMNS, index_row, rows_table, show_table

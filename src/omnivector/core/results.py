@@ -18,6 +18,8 @@ from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
+from omnivector.core.errors import MissingDependencyError
+
 __all__ = [
     "Hit",
     "ImportResult",

@@ -220,7 +220,7 @@ def _write_blocks(
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise StorageError(f"the distributed write to {ctx.name!r} failed: {exc}") from exc
+        raise storage_error(f"the distributed write to {ctx.name!r}", exc) from exc
     fragments = [
         pickle.loads(raw) for row in results.column("fragments").to_pylist() for raw in row
     ]

@@ -27,9 +27,10 @@ from omnivector.core.errors import (
     IndexBuildCancelledError,
     IndexBuildError,
     OmnivectorError,
+    lance_message,
 )
 from omnivector.indexing.catalog import IndexInfo, list_indexes
-from omnivector.indexing.planning import IndexRequest
+from omnivector.indexing.planning import IndexRequest, IndexSkipped
 from omnivector.indexing.watch import StallWatch
 from omnivector.storage.context import StoreServices
 from omnivector.storage.datasets import Dataset
@@ -40,6 +41,7 @@ __all__ = [
     "IndexBuild",
     "IndexBuilder",
     "build_in_process",
+    "skip",
     "worker_command",
 ]
 

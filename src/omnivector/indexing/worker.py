@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from omnivector.core.errors import lance_message
 from omnivector.indexing.builds import build_in_process
 from omnivector.indexing.planning import IndexRequest
 from omnivector.storage.datasets import open_uri

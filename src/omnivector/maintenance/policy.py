@@ -17,9 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from omnivector.core.configs import MaintenanceConfig
-from omnivector.core.errors import (
-    CommitConflictError,
-)
+from omnivector.core.errors import CommitConflictError, OmnivectorError
 from omnivector.indexing.catalog import list_indexes
 from omnivector.maintenance.compaction import (
     cleanup_locked,
@@ -93,6 +91,12 @@ class AutoMaintainer:
                 self._queued.discard(name)
             try:
                 self.maintain(name)
+            except OmnivectorError as exc:  # a full disk, read-only storage: said in one line
+                log.warning(
+                    "auto-maintenance of %s failed; it will be retried after the next write: %s",
+                    name,
+                    exc,
+                )
             except Exception:
                 log.warning(
                     "auto-maintenance of %s failed; it will be retried after the next write",
