@@ -26,6 +26,8 @@ __all__ = [
     "PendingHits",
     "SearchResults",
     "WriteResult",
+    "arrow_to_pandas",
+    "arrow_to_polars",
     "distances_and_scores",
 ]
 
@@ -161,12 +163,35 @@ class SearchResults(Sequence[Hit]):
         return pa.Table.from_pylist(rows)
 
     def to_pandas(self) -> Any:
-        """Hits as a pandas DataFrame (needs pandas installed)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise MissingDependencyError("to_pandas() needs pandas", extra="pandas") from exc
-        return pd.DataFrame(self.to_list())
+        """Hits as a pandas DataFrame, one row per hit as ``to_list`` (needs pandas)."""
+        return _pandas().DataFrame(self.to_list())
+
+    def to_polars(self) -> Any:
+        """Hits as a polars DataFrame, columns as ``to_arrow`` (needs polars)."""
+        return arrow_to_polars(self.to_arrow())
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise MissingDependencyError("to_pandas() needs pandas", extra="pandas") from exc
+    return pandas
+
+
+def arrow_to_pandas(table: pa.Table) -> Any:
+    """``table`` as a pandas DataFrame; MissingDependencyError without pandas."""
+    _pandas()
+    return table.to_pandas()
+
+
+def arrow_to_polars(table: pa.Table) -> Any:
+    """``table`` as a polars DataFrame; MissingDependencyError without polars."""
+    try:
+        import polars
+    except ImportError as exc:
+        raise MissingDependencyError("to_polars() needs polars", extra="polars") from exc
+    return polars.from_arrow(table)
 
 
 def distances_and_scores(lance_distances: list[Any], metric: str) -> tuple[list[float], ...]:
