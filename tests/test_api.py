@@ -20,6 +20,7 @@ EXPECTED = {
     "DuplicateIdError",
     "EmbeddingError",
     "EmbeddingUnavailableError",
+    "ForkedProcessError",
     "Hit",
     "ImportResult",
     "IndexBuild",

@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+from omnivector.core.background import submit
 from omnivector.core.errors import (
     IndexBuildCancelledError,
     IndexBuildError,
@@ -262,7 +263,7 @@ class IndexBuilder:
                     return build  # the same index is already being built
             build = IndexBuild(request)
             self._builds.append(build)
-        self._pool.submit(self._run_background, build)
+        submit(self._pool, self._run_background, build)  # in place once the interpreter exits
         return build
 
     def builds(self) -> list[IndexBuild]:
@@ -280,6 +281,12 @@ class IndexBuilder:
                     f"still running after {timeout}s"
                 )
         return pending
+
+    def forget_builds(self) -> None:
+        """In a forked child: the builds belong to the parent, which drives them. (Only
+        this thread survived the fork; the lock may have been held by another.)"""
+        self._lock = threading.Lock()
+        self._builds = []
 
     def cancel_table(self, table: str) -> None:
         for build in self.builds():
