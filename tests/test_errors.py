@@ -42,3 +42,9 @@ def test_no_exception_passes_through() -> None:
     with lance_errors("doing it"):
         value = 1
     assert value == 1
+
+
+def test_an_interrupt_inside_lance_stays_an_interrupt() -> None:
+    # Lance reports a KeyboardInterrupt raised while it read Python data as an external error
+    with pytest.raises(KeyboardInterrupt), lance_errors("adding to 't'"):
+        raise OSError("External error: KeyboardInterrupt: ")
