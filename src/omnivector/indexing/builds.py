@@ -28,9 +28,10 @@ from omnivector.core.errors import (
     IndexBuildCancelledError,
     IndexBuildError,
     OmnivectorError,
+    lance_message,
 )
 from omnivector.indexing.catalog import IndexInfo, list_indexes
-from omnivector.indexing.planning import IndexRequest
+from omnivector.indexing.planning import IndexRequest, IndexSkipped
 from omnivector.indexing.watch import StallWatch
 from omnivector.storage.context import StoreServices
 from omnivector.storage.datasets import Dataset
@@ -41,6 +42,7 @@ __all__ = [
     "IndexBuild",
     "IndexBuilder",
     "build_in_process",
+    "skip",
     "worker_command",
 ]
 
@@ -48,6 +50,12 @@ log = logging.getLogger(__name__)
 
 
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def skip(skipped: IndexSkipped, *, background: bool) -> IndexBuild | IndexSkipped:
+    """Log why no index is built; the answer ``create_index`` returns for it."""
+    log.info("%s", skipped.reason)
+    return IndexBuild.not_built(skipped) if background else skipped
 
 
 def build_in_process(
@@ -90,7 +98,8 @@ class IndexBuild:
     """A handle on one index build: poll, wait, await, cancel, or get a callback.
 
     Works like ``concurrent.futures.Future``: ``result()`` returns the index's
-    :class:`IndexInfo` or raises the build's error (``IndexBuildError``).
+    :class:`IndexInfo` or raises the build's error (``IndexBuildError``). A request the
+    policy answered without building is finished at once; ``skipped`` says why.
     """
 
     def __init__(self, request: IndexRequest) -> None:
@@ -109,12 +118,15 @@ class IndexBuild:
         self._lock = threading.Lock()
         self._cancel_requested = threading.Event()
         self._process: subprocess.Popen[str] | None = None
+        self.skipped: IndexSkipped | None = None
 
     @classmethod
-    def skipped(cls, table: str, reason: str) -> IndexBuild:
-        """A finished handle for a request the policy answered without building."""
-        build = cls(IndexRequest(table, "vector", "NONE", "", {}))
-        build._stage = reason
+    def not_built(cls, skipped: IndexSkipped) -> IndexBuild:
+        """A finished handle for a request the policy answered without building
+        (``build.skipped`` and ``build.progress["stage"]`` say why)."""
+        build = cls(IndexRequest(skipped.table, skipped.column, "NONE", "", {}))
+        build.skipped = skipped
+        build._stage = skipped.reason
         build._finish("succeeded")
         return build
 
@@ -248,11 +260,7 @@ class IndexBuilder:
         self._builds: list[IndexBuild] = []
         self._lock = threading.Lock()
 
-    def run(
-        self, request: IndexRequest | None, *, background: bool
-    ) -> IndexBuild | IndexInfo | None:
-        if request is None:
-            return IndexBuild.skipped("", "exact search") if background else None
+    def run(self, request: IndexRequest, *, background: bool) -> IndexBuild | IndexInfo | None:
         if not background:
             with self._maintenance_lock(request.table, None):
                 self._build_here(request, None)
@@ -337,7 +345,7 @@ class IndexBuilder:
                 if isinstance(exc, IndexBuildError)
                 else IndexBuildError(
                     f"building {request.kind} index on {request.table!r}.{request.column} "
-                    f"failed: {exc}"
+                    f"failed: {lance_message(exc)}"
                 )
             )
             if error is not exc:
@@ -355,7 +363,8 @@ class IndexBuilder:
             raise
         except Exception as exc:
             raise IndexBuildError(
-                f"building {request.kind} index on {request.table!r}.{request.column} failed: {exc}"
+                f"building {request.kind} index on {request.table!r}.{request.column} failed: "
+                f"{lance_message(exc)}"
             ) from exc
         self._datasets.put(request.table, dataset)
 
