@@ -65,7 +65,7 @@ _ID_DTYPE = np.dtypes.StringDType()
 _ALLOW_LISTS = 32
 # a filter letting through at most this many values (rows x dimension) is answered by
 # scoring its rows exactly: cheaper than a filtered walk, and exact
-_EXACT_SCAN_VALUES = 1 << 18
+_EXACT_SCAN_VALUES = 1 << 19
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,9 +170,15 @@ class ScannIndex:
             return self._rescored(query, candidates)
         # a filter: candidates in proportion to the share of rows it lets through, more
         # (and more partitions) until enough of them pass it (half as many as unfiltered:
-        # the proportion is an estimate, and growing costs 4 times the candidates)
+        # the proportion is an estimate, and growing costs 4 times the candidates). The
+        # k-th nearest allowed row ranks about k / share among all rows, further out than
+        # the k-th nearest: the query visits more partitions, by the root of 1 / share
+        # (measured on GloVe 200k: filtered recall@10 at 10% follows unfiltered recall).
+        share = max(allowed.count, 1) / size
         wanted = min(max(k, refined // 2), allowed.count)
-        depth = min(size, math.ceil(refined * size / max(allowed.count, 1)))
+        depth = min(size, math.ceil(refined / share))
+        if partitions > 0:
+            partitions = min(self._partitions, math.ceil(partitions / math.sqrt(share)))
         while True:
             candidates, _ = self._searcher.search(query.vector, depth, depth, partitions)
             candidates = candidates[allowed.mask[candidates]]
