@@ -46,6 +46,7 @@ EXPECTED = {
     "TableHealth",
     "TableNotFoundError",
     "TableStats",
+    "UnsafeOperationError",
     "VectorStore",
     "VersionInfo",
     "VersionNotFoundError",

@@ -121,7 +121,7 @@ def test_delete_by_ids_and_by_filters(table: ov.Table, rng: np.random.Generator)
     assert table.delete(where={"group": "g1"}).deleted == group
     assert table.count() == 30 - 2 - papers - group
     assert table.count({"category": "paper"}) == 0
-    with pytest.raises(ov.InvalidInputError, match="either ids"):
+    with pytest.raises(ov.InvalidInputError, match="one of ids"):
         table.delete()
 
 

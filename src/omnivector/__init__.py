@@ -33,6 +33,7 @@ from omnivector.core.errors import (
     StoreClosedError,
     TableExistsError,
     TableNotFoundError,
+    UnsafeOperationError,
     VersionNotFoundError,
 )
 from omnivector.core.fusion import RRF, Weighted
@@ -92,6 +93,7 @@ __all__ = [
     "TableHealth",
     "TableNotFoundError",
     "TableStats",
+    "UnsafeOperationError",
     "VectorStore",
     "VersionInfo",
     "VersionNotFoundError",

@@ -110,9 +110,10 @@ class MaintenanceConfig:
     - ``max_deleted_fraction``: compact (purging deleted rows) when passed.
     - ``max_unindexed_rows``: fold new rows into existing indexes when passed.
     - ``keep_versions`` / ``keep_seconds``: old versions kept by cleanup; a version is
-      removed only when it is both older than ``keep_seconds`` and not among the newest
-      ``keep_versions``. Tagged versions are always kept. Disk space stays bounded by
-      the live data plus what these recent versions reference.
+      removed only when it was replaced by a newer one more than ``keep_seconds`` ago and
+      is not among the newest ``keep_versions``, so ``restore()`` can undo any write for at
+      least ``keep_seconds`` however many versions follow. Tagged versions are always kept.
+      Disk space stays bounded by the live data plus what these recent versions reference.
     - ``min_interval``: seconds between two maintenance runs on one table.
     """
 

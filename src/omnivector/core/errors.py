@@ -31,6 +31,7 @@ __all__ = [
     "StorageError",
     "TableExistsError",
     "TableNotFoundError",
+    "UnsafeOperationError",
     "VersionNotFoundError",
     "is_commit_conflict",
     "lance_errors",
@@ -63,6 +64,11 @@ class DuplicateIdError(InvalidInputError):
 
 class InvalidFilterError(InvalidInputError):
     """A ``where`` filter cannot be compiled."""
+
+
+class UnsafeOperationError(InvalidInputError):
+    """A bulk operation would change every row without the caller saying so
+    (``delete(where={})``): pass ``all=True`` to mean it."""
 
 
 class SchemaError(InvalidInputError):

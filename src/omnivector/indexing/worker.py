@@ -9,7 +9,6 @@ Lance commits an index atomically at the very end.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from omnivector.indexing.builds import build_in_process
@@ -19,8 +18,6 @@ from omnivector.storage.datasets import open_uri
 
 def main() -> int:
     job = json.loads(sys.stdin.read())
-    if job.get("nice"):
-        os.nice(int(job["nice"]))
     request = IndexRequest(**job["request"])
 
     def report(stage: str, fraction: float | None) -> None:

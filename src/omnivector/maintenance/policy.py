@@ -3,8 +3,10 @@
 One background thread per store: after writes it checks each touched table's fragment count,
 small files, deleted rows and unindexed rows, and when a threshold is passed it compacts,
 folds new rows into indexes and removes old versions. It holds the table's maintenance lock
-(shared with index builds, across processes) and skips a table whose lock is busy rather
-than wait, so writers are never blocked.
+(which index builds hold shared, across processes) and skips a table whose lock is busy
+rather than wait, so writers are never blocked. It also starts background builds of missing
+full-text indexes: on "text" when a table holding text has none (tables get one when they
+are created), and on the columns text searches asked for; a search never builds one itself.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from omnivector.core.configs import MaintenanceConfig
 from omnivector.core.errors import (
     CommitConflictError,
 )
-from omnivector.indexing.catalog import list_indexes
+from omnivector.indexing.catalog import IndexInfo, list_indexes
+from omnivector.indexing.planning import IndexRequest, plan_fts_index
 from omnivector.maintenance.compaction import (
     cleanup_locked,
     compact_locked,
@@ -28,6 +31,7 @@ from omnivector.maintenance.compaction import (
     tiered_target_rows,
 )
 from omnivector.storage.context import TableContext
+from omnivector.storage.datasets import Dataset
 from omnivector.storage.locks import NO_WAIT
 
 __all__ = ["AutoMaintainer"]
@@ -39,11 +43,17 @@ class AutoMaintainer:
     """Background thread that keeps written tables compact and clean."""
 
     def __init__(
-        self, config: MaintenanceConfig, context: Callable[[str], TableContext | None]
+        self,
+        config: MaintenanceConfig,
+        context: Callable[[str], TableContext | None],
+        start_build: Callable[[IndexRequest], object],
     ) -> None:
         """``context(name)``: the table's context, None once the store is closed or the
-        table is gone."""
+        table is gone; ``start_build(request)`` starts a background index build."""
         self._context = context
+        self._start_build = start_build
+        # columns searched by text that have no full-text index yet, per table
+        self._wanted_text: dict[str, set[str]] = {}
         self.config = config
         self._pending: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._queued: set[str] = set()
@@ -68,8 +78,15 @@ class AutoMaintainer:
                 self._thread.start()
         self._pending.put(name)
 
+    def want_text_indexes(self, name: str, columns: Sequence[str]) -> None:
+        """A text search found no full-text index on ``columns``: build them soon."""
+        with self._lock:
+            self._wanted_text.setdefault(name, set()).update(columns)
+        self.notify(name)
+
     def forget(self, name: str) -> None:
         with self._lock:
+            self._wanted_text.pop(name, None)
             self._queued.discard(name)
             self._followups.pop(name, None)
             self._last_run.pop(name, None)
@@ -124,12 +141,37 @@ class AutoMaintainer:
         with self._lock:
             self._followups[name] = at
 
+    def _start_text_indexes(
+        self, ctx: TableContext, dataset: Dataset, indexes: list[IndexInfo]
+    ) -> None:
+        """Start background builds of the missing full-text indexes: on "text" once it holds
+        text, and on the columns text searches asked for. Builds hold locks of their own:
+        nothing waits for them here."""
+        with self._lock:
+            wanted = self._wanted_text.pop(ctx.name, set())
+        indexed = {tuple(i.columns) for i in indexes if i.kind == "INVERTED"}
+        missing = [c for c in sorted({"text", *wanted}) if (c,) not in indexed]
+        if (
+            "text" in missing
+            and "text" not in wanted
+            and not dataset.count_rows(filter="text IS NOT NULL")
+        ):
+            missing.remove("text")
+        for column in missing:
+            request = plan_fts_index(
+                ctx.name, dataset, ctx.spec, column, replace=False, tokenizer={}
+            )
+            self._start_build(request)
+            log.info("building the full-text index on %s.%s in the background", ctx.name, column)
+
     def maintain(self, name: str) -> bool:
         """Run whatever maintenance ``name`` needs now; return whether anything ran."""
         ctx = self._context(name)
         if ctx is None:
             return False
         dataset = ctx.dataset()
+        indexes = list_indexes(dataset)
+        self._start_text_indexes(ctx, dataset, indexes)
         summary = dataset.stats.dataset_stats()
         rows = dataset.count_rows()
         deleted = int(summary["num_deleted_rows"])
@@ -140,9 +182,7 @@ class AutoMaintainer:
                 rows + deleted > 0 and deleted / (rows + deleted) > self.config.max_deleted_fraction
             )
         )
-        needs_index = any(
-            i.unindexed_rows > self.config.max_unindexed_rows for i in list_indexes(dataset)
-        )
+        needs_index = any(i.unindexed_rows > self.config.max_unindexed_rows for i in indexes)
         needs_cleanup = len(dataset.versions()) > self.config.keep_versions * 2
         if not (needs_compaction or needs_index or needs_cleanup):
             return False

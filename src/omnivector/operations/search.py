@@ -19,9 +19,7 @@ from omnivector.core.fusion import RRF, Fusion
 from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import SearchResults
 from omnivector.core.validation import is_integer, is_number
-from omnivector.indexing.builds import IndexBuilder
 from omnivector.indexing.catalog import has_fts_index
-from omnivector.indexing.planning import plan_fts_index
 from omnivector.operations.reads import compile_where
 from omnivector.operations.retrieval import (
     HYBRID_TEXT_DEPTH,
@@ -54,7 +52,6 @@ def search(
     refine_factor: int | None,
     exact: bool,
     graphs: ResidentGraphs | None,
-    builder: IndexBuilder,
 ) -> SearchResults:
     """Vector, full-text or hybrid search (see ``Table.search``)."""
     if vector is None and text is None:
@@ -92,7 +89,7 @@ def search(
         if not isinstance(text, str) or not text.strip():
             raise InvalidInputError("text must be a non-empty string")
         boosts = _text_columns(ctx, text_columns)
-        dataset = _ensure_fts(ctx, builder, dataset, boosts)
+        _check_text_indexes(ctx, dataset, boosts)
         text_query = TextQuery(text=text, k=limit, columns=boosts)
     with lance_errors(f"searching {ctx.name!r}", user_sql=where_sql is not None):
         if vector_query is not None and text_query is not None:
@@ -171,24 +168,19 @@ def _text_columns(
     return {name: float(boost) for name, boost in boosts.items()}
 
 
-def _ensure_fts(
-    ctx: TableContext, builder: IndexBuilder, dataset: Dataset, columns: Mapping[str, float]
-) -> Dataset:
+def _check_text_indexes(ctx: TableContext, dataset: Dataset, columns: Mapping[str, float]) -> None:
+    """A search never builds an index (it would wait for other builds and commit): a column
+    without a full-text index is searched by Lance without one, and auto-maintenance is
+    asked to build the index in the background."""
     missing = [c for c in columns if not has_fts_index(dataset, c)]
     if not missing:
-        return dataset
+        return
     if ctx.read_only:
         raise InvalidInputError(
             f"version {dataset.version} has no full-text index on {missing}; text search "
             "on a checked-out version needs one built before that version"
         )
-    for column in missing:
-        ctx.check_writable()
-        request = plan_fts_index(
-            ctx.name, ctx.dataset(), ctx.spec, column, replace=False, tokenizer={}
-        )
-        builder.run(request, background=False)
-    return ctx.dataset()
+    ctx.services.want_text_indexes(ctx.name, missing)
 
 
 def check_positive(name: str, value: object) -> int:
