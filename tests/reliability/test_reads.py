@@ -114,3 +114,21 @@ def test_a_table_without_a_text_index_is_searched_and_indexed_in_the_background(
             time.sleep(0.05)
         s.await_pending_index_builds(timeout=60)
         assert table.search(text="lance", k=5).ids
+
+
+def test_auto_maintenance_folds_text_rows_past_their_threshold(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    maintenance = ov.MaintenanceConfig(min_interval=0.0, max_unindexed_text_rows=50)
+    with ov.VectorStore(tmp_path / "s", dimension=DIM, maintenance=maintenance) as s:
+        table = s.create_table("docs", fields=FIELDS)
+        table.add(make_docs(40, rng))  # below the threshold: scanned
+        s.wait_for_maintenance("docs", timeout=60)
+        [text] = [i for i in table.indexes() if i.name == "text_idx"]
+        assert text.unindexed_rows == 40
+        table.add(make_docs(40, rng, start=40))
+        deadline = time.monotonic() + 60
+        while next(i for i in table.indexes() if i.name == "text_idx").unindexed_rows:
+            assert time.monotonic() < deadline, "auto-maintenance did not fold the text rows"
+            time.sleep(0.05)
+        assert len(table.search(text="lance", k=100)) > 0

@@ -182,7 +182,7 @@ class AutoMaintainer:
                 rows + deleted > 0 and deleted / (rows + deleted) > self.config.max_deleted_fraction
             )
         )
-        needs_index = any(i.unindexed_rows > self.config.max_unindexed_rows for i in indexes)
+        needs_index = any(i.unindexed_rows > self.config.fold_threshold(i.kind) for i in indexes)
         needs_cleanup = len(dataset.versions()) > self.config.keep_versions * 2
         if not (needs_compaction or needs_index or needs_cleanup):
             return False
