@@ -8,15 +8,19 @@ import omnivector as ov
 
 EXPECTED = {
     "RRF",
+    "AsyncTable",
+    "AsyncVectorStore",
     "CacheInfo",
     "CleanupResult",
     "CommitConflictError",
     "CompactionResult",
+    "CrossEncoderReranker",
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
     "EmbeddingError",
     "EmbeddingUnavailableError",
+    "ForkedProcessError",
     "Hit",
     "ImportResult",
     "IndexBuild",
@@ -54,6 +58,7 @@ EXPECTED = {
     "WriteResult",
     "__version__",
     "connect",
+    "connect_async",
     "embeddings",
 }
 

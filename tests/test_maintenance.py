@@ -295,3 +295,26 @@ def test_versions_can_be_listed_while_other_threads_read(tmp_path: Path) -> None
             done.set()
             reader.join()
         assert failures == []
+
+
+def test_close_runs_the_maintenance_that_is_due(tmp_path: Path) -> None:
+    # min_interval holds every run after the first one back: only close() can run it
+    config = ov.MaintenanceConfig(max_small_fragments=4, keep_seconds=0.0, min_interval=3600.0)
+    store = ov.VectorStore(tmp_path, dimension=DIM, maintenance=config)
+    _small_writes(store.create_table("t"), 12)
+    store.close()
+    with ov.VectorStore(tmp_path, maintenance=OFF) as reopened:
+        health = reopened.table("t").health()
+    assert health.rows == 12
+    assert health.fragments <= 4 and health.versions <= config.keep_versions
+
+
+def test_wait_for_maintenance_waits_for_the_run_that_opening_a_due_table_starts(
+    tmp_path: Path,
+) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+        _small_writes(store.create_table("t"), 12)
+    with ov.VectorStore(tmp_path) as store:
+        table = store.table("t")
+        assert store.wait_for_maintenance("t", timeout=60)
+        assert table.health().fragments == 1 and table.count() == 12

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,21 @@ def test_the_original_api_still_works(store: ov.VectorStore, rng: np.random.Gene
     assert store.count("legacy") == 2
     with pytest.raises(ov.InvalidInputError, match="items"):
         store.add_documents("legacy", ["d"], [], None, None)
+
+
+def test_stores_and_tables_pickle_as_their_path_and_options(tmp_path: Path) -> None:
+    config = ov.MaintenanceConfig(keep_versions=3)
+    with ov.VectorStore(tmp_path, dimension=DIM, metric="l2", maintenance=config) as store:
+        table = store.create_table("t")
+        table.add([{"id": "a", "vector": [1.0] * DIM}])
+        table.add([{"id": "b", "vector": [2.0] * DIM}])
+        store_copy, table_copy, view_copy = pickle.loads(
+            pickle.dumps((store, table, table.checkout(2)))
+        )
+        assert store_copy is not store and table_copy._store is store_copy
+        assert store_copy.path == store.path and store_copy.metric == "l2"
+        assert store_copy._maintainer.config == config
+        assert table_copy.count() == 2 and view_copy.count() == 1 and view_copy.read_only
+        table_copy.add([{"id": "c", "vector": [3.0] * DIM}])
+        assert table.count() == 3
+        store_copy.close()

@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 from omnivector import embeddings
+from omnivector.aio import AsyncTable, AsyncVectorStore, connect_async
 from omnivector.core.configs import DatasetCacheConfig, IndexBuildConfig, MaintenanceConfig
 from omnivector.core.errors import (
     CommitConflictError,
@@ -19,6 +20,7 @@ from omnivector.core.errors import (
     DuplicateIdError,
     EmbeddingError,
     EmbeddingUnavailableError,
+    ForkedProcessError,
     IndexBuildCancelledError,
     IndexBuildError,
     IndexNotFoundError,
@@ -38,6 +40,7 @@ from omnivector.core.errors import (
 )
 from omnivector.core.fusion import RRF, Weighted
 from omnivector.core.layout import StorageOptions
+from omnivector.core.rerank import CrossEncoderReranker
 from omnivector.core.results import Hit, ImportResult, SearchResults, WriteResult
 from omnivector.distributed.engine import RayEngine
 from omnivector.indexing.builds import IndexBuild
@@ -54,15 +57,19 @@ from omnivector.table import Table
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncTable",
+    "AsyncVectorStore",
     "CacheInfo",
     "CleanupResult",
     "CommitConflictError",
     "CompactionResult",
+    "CrossEncoderReranker",
     "DatasetCacheConfig",
     "DimensionMismatchError",
     "DuplicateIdError",
     "EmbeddingError",
     "EmbeddingUnavailableError",
+    "ForkedProcessError",
     "Hit",
     "ImportResult",
     "IndexBuild",
@@ -101,5 +108,6 @@ __all__ = [
     "WriteResult",
     "__version__",
     "connect",
+    "connect_async",
     "embeddings",
 ]

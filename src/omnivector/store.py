@@ -13,11 +13,13 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from omnivector import lifecycle
 from omnivector.compat import StoreCompat
 from omnivector.core.configs import (
     DEFAULT_CACHE,
@@ -78,6 +80,7 @@ class VectorStore(StoreCompat):
         maintenance: MaintenanceConfig | None = None,
         resident: ResidentConfig | None = None,
     ) -> None:
+        lifecycle.check_process()
         self.dimension = check_dimension(dimension) if dimension is not None else None
         self.metric = check_metric(metric)
         if cache is not None and not isinstance(cache, DatasetCacheConfig):
@@ -122,6 +125,19 @@ class VectorStore(StoreCompat):
         self._resident = ResidentGraphs(resident) if resident is not None else None
         self._closed = False
         self._create_lock = threading.Lock()
+        self._opened: set[str] = set()
+        # what a child process needs to open the same store (see __reduce__)
+        self._options: dict[str, Any] = {
+            "dimension": dimension,
+            "metric": metric,
+            "cache": cache,
+            "storage": storage,
+            "storage_options": storage_options,
+            "index_builds": index_builds,
+            "maintenance": maintenance,
+            "resident": resident,
+        }
+        lifecycle.register(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -134,21 +150,43 @@ class VectorStore(StoreCompat):
         return self._closed
 
     def check_open(self) -> None:
+        lifecycle.check_process()
         if self._closed:
             raise StoreClosedError(f"the store at {self.path} is closed; open a new VectorStore")
 
     def close(self, *, cancel_builds: bool = False, timeout: float | None = None) -> None:
-        """Finish (or cancel) background index builds and maintenance, then release caches."""
+        """Finish (or cancel) background index builds, run the maintenance that is due on
+        the tables this store wrote or opened, then release caches."""
         if self._closed:
             return
+        if lifecycle.forked():  # the threads and builds are the parent's: nothing to end
+            self._closed = True
+            return
         self._builder.shutdown(cancel=cancel_builds, timeout=timeout)
-        self._maintainer.shutdown(timeout=timeout)
+        self._maintainer.drain(timeout=timeout)
         self._query_pool.shutdown(wait=True)
         self._write_pool.shutdown(wait=True)
         if self._resident is not None:
             self._resident.shutdown()
         self._datasets.clear()
         self._closed = True
+
+    def _stop_background(self) -> None:
+        """Stop maintenance and resident loads after the Lance call each is in (at exit).
+
+        Index builds are not stopped: the interpreter waits for them like for any
+        ``concurrent.futures`` work, before this runs."""
+        self._maintainer.stop(None)
+        if self._resident is not None:
+            self._resident.stop()
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the parent's builds are not this process's to wait for."""
+        self._builder.forget_builds()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a child process (multiprocessing's spawn or forkserver) opens the store afresh
+        return (_reopen, (self.path, self._options))
 
     def __enter__(self) -> VectorStore:
         return self
@@ -249,6 +287,9 @@ class VectorStore(StoreCompat):
         """
         self.check_open()
         dataset, identity = self._datasets.current(check_table_name(name))
+        if name not in self._opened:  # auto-maintenance looks at a table on its first open
+            self._opened.add(name)
+            self._maintainer.notify(name, thorough=True)
         spec = TableSpec.from_schema(dataset.schema)
         if embedding is not None:
             _check_embedding(embedding)
@@ -272,6 +313,7 @@ class VectorStore(StoreCompat):
             resident=self._resident,
             embedding=None if embedding is None else self.embedding_functions.adopt(embedding),
             functions=self.embedding_functions,
+            store=self,
         )
 
     def __getitem__(self, name: str) -> Table:
@@ -308,6 +350,7 @@ class VectorStore(StoreCompat):
         """Let go of what this store keeps about table ``name`` (dropped, or dropped and
         created again by another process)."""
         self._maintainer.forget(name)
+        self._opened.discard(name)
         self._services.digests.discard(name)
         if self._resident is not None:
             self._resident.discard(name)
@@ -424,16 +467,24 @@ class VectorStore(StoreCompat):
         return self._builder.wait_all(timeout)
 
     def wait_for_maintenance(self, table: str, *, timeout: float | None = None) -> bool:
-        """Wait until no index build or compaction runs on ``table``, in any process.
+        """Wait until no auto-maintenance of ``table`` is pending in this store and no index
+        build or compaction runs on it in any process.
 
-        Builds and compactions hold the table's maintenance lock; this takes it and lets it
-        go at once. Returns False if it was still held after ``timeout`` seconds (``0``
-        just checks).
+        Builds and compactions hold the table's maintenance lock; this waits for this
+        store's queued runs, then takes the lock and lets it go at once. Returns False if
+        either was still pending after ``timeout`` seconds (``0`` just checks whether a
+        build or compaction holds the lock now).
         """
         self.check_open()
+        name = check_table_name(table)
         limit = math.inf if timeout is None else max(float(timeout), 0.0)
+        deadline = time.monotonic() + limit
+        idle_timeout = None if math.isinf(limit) else limit
+        if limit > 0 and not self._maintainer.wait_idle(name, idle_timeout):
+            return False
         try:
-            with self._services.locks.maintenance(check_table_name(table), timeout=limit):
+            left = max(deadline - time.monotonic(), 0.0)
+            with self._services.locks.maintenance(name, timeout=left):
                 return True
         except CommitConflictError:
             return False
@@ -451,6 +502,11 @@ class VectorStore(StoreCompat):
         dataset, identity = self._datasets.current(name)
         spec = TableSpec.from_schema(dataset.schema)
         return TableContext(name, spec, self._services, identity=identity)
+
+
+def _reopen(path: str, options: dict[str, Any]) -> VectorStore:
+    """Unpickle a store: open it again with the same options."""
+    return VectorStore(path, **options)
 
 
 def connect(path: str | os.PathLike[str], **options: Any) -> VectorStore:

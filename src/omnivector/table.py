@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -21,7 +20,8 @@ from omnivector.compat import TableCompat
 from omnivector.core.errors import InvalidInputError, ReadOnlyError
 from omnivector.core.fusion import Fusion
 from omnivector.core.layout import StorageOptions
-from omnivector.core.results import SearchResults, WriteResult
+from omnivector.core.rerank import Reranker
+from omnivector.core.results import SearchResults, WriteResult, arrow_to_pandas, arrow_to_polars
 from omnivector.core.schema import TableSpec
 from omnivector.distributed import engine as distributed
 from omnivector.distributed import writes as distributed_writes
@@ -36,19 +36,24 @@ from omnivector.indexing.auto import auto_index
 from omnivector.indexing.builds import IndexBuild, IndexBuilder
 from omnivector.indexing.catalog import IndexInfo, drop_index, list_indexes
 from omnivector.indexing.planning import plan_fts_index, plan_scalar_index, plan_vector_index
-from omnivector.maintenance import compaction, stats
-from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
-from omnivector.maintenance.stats import TableHealth, TableStats
-from omnivector.operations import evolution, files, reads, search, versions, writes
-from omnivector.operations.versions import VersionInfo
+from omnivector.maintenance import compaction
+from omnivector.operations import files, reads, search, versions, writes
 from omnivector.resident.graphs import ResidentGraphs
 from omnivector.storage.context import TableContext
 from omnivector.storage.datasets import Dataset
+from omnivector.upkeep import TableUpkeep
+
+
+class _Opener(Protocol):
+    """What a table is opened again from when unpickled: its store."""
+
+    def table(self, name: str) -> Table: ...
+
 
 __all__ = ["Table"]
 
 
-class Table(TableCompat):
+class Table(TableUpkeep, TableCompat):
     """One table of documents in a :class:`~omnivector.VectorStore`.
 
     Obtain it with ``store.create_table(...)`` or ``store.table(name)``.
@@ -62,13 +67,23 @@ class Table(TableCompat):
         resident: ResidentGraphs | None,
         embedding: EmbeddingFunction | None,
         functions: EmbeddingFunctions,
+        store: _Opener | None = None,
     ) -> None:
         self._ctx = context
+        self._store = store  # what a pickled table is opened again from
         self._builder = builder
         self._resident = resident
         self._embedding = embedding
         self._functions = functions
         self.name = context.name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a child process (multiprocessing's spawn or forkserver) opens the table afresh
+        if self._store is None:
+            raise TypeError(f"table {self.name!r} was not opened from a VectorStore")
+        view = self._ctx.view
+        version = int(view.version) if view is not None else None
+        return (_reopen_table, (self._store, self.name, version))
 
     def __repr__(self) -> str:
         view = self._ctx.view
@@ -234,6 +249,14 @@ class Table(TableCompat):
         advance = progress if progress is not None else (lambda rows: None)
         return files.export_documents(self._ctx, target, kind, where=where, advance=advance)
 
+    def to_pandas(self) -> Any:
+        """The whole table as a pandas DataFrame (as ``to_arrow``; needs pandas)."""
+        return arrow_to_pandas(self.to_arrow())
+
+    def to_polars(self) -> Any:
+        """The whole table as a polars DataFrame (as ``to_arrow``; needs polars)."""
+        return arrow_to_polars(self.to_arrow())
+
     def search(
         self,
         vector: Any = None,
@@ -250,6 +273,8 @@ class Table(TableCompat):
         ef: int | None = None,
         refine_factor: int | None = None,
         exact: bool = False,
+        rerank: Reranker | None = None,
+        normalize_scores: bool = False,
     ) -> SearchResults:
         """Vector, full-text or hybrid search; see :mod:`omnivector.core.results` for scores.
 
@@ -260,6 +285,9 @@ class Table(TableCompat):
         - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``) from the k nearest
           vectors and the 2k best BM25 matches, retrieved concurrently.
         - ``query``: embedded by the table's embedding function, drives both retrievers.
+        - ``rerank``: ``(query, hits) -> scores`` re-sorts 3k candidates, keeps the k best
+          (see :mod:`omnivector.core.rerank`).
+        - ``normalize_scores``: scores mapped into [0, 1] (see :mod:`omnivector.core.normalize`).
         """
         if query is not None:
             if vector is not None or text is not None:
@@ -280,6 +308,8 @@ class Table(TableCompat):
             ef=ef,
             refine_factor=refine_factor,
             exact=exact,
+            rerank=rerank,
+            normalize_scores=normalize_scores,
             graphs=self._resident,
         )
 
@@ -391,52 +421,7 @@ class Table(TableCompat):
         self._ctx.check_writable()
         compaction.optimize_indexes(self._ctx)
 
-    # -- maintenance, versions, schema ----------------------------------------------------
-
-    def compact(self, *, engine: Engine = "local", **options: Any) -> CompactionResult:
-        """Merge small fragments and purge deleted rows (serialized with index builds).
-
-        ``engine="ray"`` runs the rewrites as Ray tasks through lance-ray.
-        """
-        self._ctx.check_writable()
-        ray_engine = distributed.resolve_engine(engine)
-        if ray_engine is not None:
-            return distributed.compact(self._ctx, ray_engine, **options)
-        return compaction.compact(self._ctx, **options)
-
-    def cleanup(
-        self, *, older_than: timedelta | float | None = None, keep_versions: int | None = None
-    ) -> CleanupResult:
-        """Remove old versions' files (tagged versions are kept)."""
-        self._ctx.check_writable()
-        return compaction.cleanup(self._ctx, older_than=older_than, keep_versions=keep_versions)
-
-    def optimize(self) -> OptimizeResult:
-        """Compact, fold new rows into indexes, and clean up old versions."""
-        self._ctx.check_writable()
-        return compaction.optimize(self._ctx)
-
-    def stats(self) -> TableStats:
-        """Rows, bytes on disk (total, per column, per row), fragments, versions, indexes."""
-        return stats.stats(self._ctx)
-
-    def health(self) -> TableHealth:
-        """Fragmentation, deleted rows, old versions and unindexed rows, with advice."""
-        return stats.health(self._ctx)
-
-    def versions(self) -> list[VersionInfo]:
-        return versions.versions(self._ctx)
-
-    def tags(self) -> dict[str, int]:
-        return versions.tags(self._ctx)
-
-    def tag(self, name: str, version: int | None = None) -> None:
-        self._ctx.check_writable()
-        versions.tag(self._ctx, name, version)
-
-    def untag(self, name: str) -> None:
-        self._ctx.check_writable()
-        versions.untag(self._ctx, name)
+    # -- versions ---------------------------------------------------------------------------
 
     def checkout(self, version: int | str) -> Table:
         """A read-only view of an older version or tag: searches work, writes raise."""
@@ -450,27 +435,8 @@ class Table(TableCompat):
             resident=self._resident,
             embedding=self._embedding,
             functions=self._functions,
+            store=self._store,
         )
-
-    def restore(self, version: int | str) -> WriteResult:
-        """Make an older version (or tag) the latest version again."""
-        self._ctx.check_writable()
-        return versions.restore(self._ctx, version)
-
-    def add_columns(self, columns: Mapping[str, str], *, expressions: bool = False) -> None:
-        """Add declared fields: ``{"name": "type"}``, or SQL expressions when ``expressions``."""
-        self._ctx.check_writable()
-        evolution.add_columns(self._ctx, columns, expressions=expressions)
-
-    def alter_columns(self, *alterations: Mapping[str, Any]) -> None:
-        """Rename, cast or change nullability of declared fields."""
-        self._ctx.check_writable()
-        evolution.alter_columns(self._ctx, list(alterations))
-
-    def drop_columns(self, columns: Sequence[str]) -> None:
-        """Remove declared fields."""
-        self._ctx.check_writable()
-        evolution.drop_columns(self._ctx, list(columns))
 
     # -- internals --------------------------------------------------------------------------
 
@@ -500,3 +466,9 @@ def _ray_engine(engine: object, background: bool) -> RayEngine | None:
             "runs on the Ray cluster and blocks: drop one of them"
         )
     return resolved
+
+
+def _reopen_table(store: _Opener, name: str, version: int | None) -> Table:
+    """Unpickle a table: open it again in the unpickled store (at its version, for a view)."""
+    table = store.table(name)
+    return table if version is None else table.checkout(version)

@@ -26,7 +26,18 @@ def section(title: str) -> tuple[str, str]:
     return code, "".join(body for kind, body in blocks if kind == "text")
 
 
-@pytest.mark.parametrize("title", ["LangChain", "LlamaIndex"])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "LangChain",
+        "LlamaIndex",
+        "MCP server",
+        "Async API",
+        "Reranking",
+        "Normalized scores",
+        "Polars and pandas",
+    ],
+)
 def test_examples_print_what_the_page_shows(title: str, tmp_path: Path) -> None:
     code, expected = section(title)
     assert code and expected

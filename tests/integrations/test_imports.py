@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-FRAMEWORKS = ("langchain_core", "llama_index")
+FRAMEWORKS = ("langchain_core", "llama_index", "mcp")
 
 
 def _run(code: str) -> str:
@@ -27,7 +27,11 @@ def test_import_omnivector_loads_no_framework() -> None:
 
 @pytest.mark.parametrize(
     ("module", "framework", "extra"),
-    [("langchain", "langchain_core", "langchain"), ("llama_index", "llama_index", "llama-index")],
+    [
+        ("langchain", "langchain_core", "langchain"),
+        ("llama_index", "llama_index", "llama-index"),
+        ("mcp", "mcp", "mcp"),
+    ],
 )
 def test_missing_framework_names_the_extra(module: str, framework: str, extra: str) -> None:
     message = _run(

@@ -17,6 +17,7 @@ __all__ = [
     "DuplicateIdError",
     "EmbeddingError",
     "EmbeddingUnavailableError",
+    "ForkedProcessError",
     "IndexBuildCancelledError",
     "IndexBuildError",
     "IndexNotFoundError",
@@ -97,6 +98,14 @@ class ReadOnlyError(OmnivectorError):
 
 class StoreClosedError(OmnivectorError):
     """The store was closed; open a new ``VectorStore``."""
+
+
+class ForkedProcessError(OmnivectorError, RuntimeError):
+    """This process was forked after Lance ran in its parent; Lance is not fork-safe here.
+
+    Use multiprocessing's "spawn" or "forkserver" start method (stores and tables pickle
+    as their path and options), or fork before the parent opens a store.
+    """
 
 
 class IndexBuildError(OmnivectorError):

@@ -13,7 +13,7 @@ from omnivector.core.errors import InvalidInputError
 from omnivector.core.results import Hit
 from omnivector.core.validation import is_integer, is_number
 
-__all__ = ["RRF", "Fusion", "Weighted"]
+__all__ = ["RRF", "Fusion", "Weighted", "min_max"]
 
 Fusion = Callable[[Sequence[Hit], Sequence[Hit], int], list[Hit]]
 
@@ -74,12 +74,13 @@ class Weighted:
             (self.weights[1], text_hits, [h.text_score or 0.0 for h in text_hits]),
         )
         for weight, hits, raw in parts:
-            for hit, value in zip(hits, _min_max(raw), strict=True):
+            for hit, value in zip(hits, min_max(raw), strict=True):
                 scores[hit.id] = scores.get(hit.id, 0.0) + weight * value
         return _merge(vector_hits, text_hits, scores, limit)
 
 
-def _min_max(values: list[float]) -> list[float]:
+def min_max(values: list[float]) -> list[float]:
+    """``values`` scaled to [0, 1] (all 1 when they are equal)."""
     if not values:
         return []
     low, high = min(values), max(values)

@@ -18,12 +18,16 @@ from typing import Any, Protocol, overload
 
 import pyarrow as pa
 
+from omnivector.core.errors import MissingDependencyError
+
 __all__ = [
     "Hit",
     "ImportResult",
     "PendingHits",
     "SearchResults",
     "WriteResult",
+    "arrow_to_pandas",
+    "arrow_to_polars",
     "distances_and_scores",
 ]
 
@@ -158,14 +162,39 @@ class SearchResults(Sequence[Hit]):
         return pa.Table.from_pylist(rows)
 
     def to_pandas(self) -> Any:
-        """Hits as a pandas DataFrame (needs pandas installed)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            from omnivector.core.errors import InvalidInputError
+        """Hits as a pandas DataFrame, one row per hit as ``to_list`` (needs pandas)."""
+        return _pandas().DataFrame(self.to_list())
 
-            raise InvalidInputError("to_pandas() needs pandas: pip install pandas") from exc
-        return pd.DataFrame(self.to_list())
+    def to_polars(self) -> Any:
+        """Hits as a polars DataFrame, columns as ``to_arrow`` (needs polars)."""
+        return arrow_to_polars(self.to_arrow())
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "to_pandas() needs pandas, which is not installed: pip install 'omni-vector[pandas]'"
+        ) from exc
+    return pandas
+
+
+def arrow_to_pandas(table: pa.Table) -> Any:
+    """``table`` as a pandas DataFrame; MissingDependencyError without pandas."""
+    _pandas()
+    return table.to_pandas()
+
+
+def arrow_to_polars(table: pa.Table) -> Any:
+    """``table`` as a polars DataFrame; MissingDependencyError without polars."""
+    try:
+        import polars
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "to_polars() needs polars, which is not installed: pip install 'omni-vector[polars]'"
+        ) from exc
+    return polars.from_arrow(table)
 
 
 def distances_and_scores(lance_distances: list[Any], metric: str) -> tuple[list[float], ...]:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+from omnivector.core.background import submit
 from omnivector.core.errors import (
     IndexBuildCancelledError,
     IndexBuildError,
@@ -282,7 +283,7 @@ class IndexBuilder:
             build = IndexBuild(request)
             self._builds.append(build)
         pool = self._pool if request.is_vector else self._scalar_pool
-        pool.submit(self._run_background, build)
+        submit(pool, self._run_background, build)  # in place once the interpreter exits
         return build
 
     def builds(self) -> list[IndexBuild]:
@@ -300,6 +301,12 @@ class IndexBuilder:
                     f"still running after {timeout}s"
                 )
         return pending
+
+    def forget_builds(self) -> None:
+        """In a forked child: the builds belong to the parent, which drives them. (Only
+        this thread survived the fork; the lock may have been held by another.)"""
+        self._lock = threading.Lock()
+        self._builds = []
 
     def cancel_table(self, table: str) -> None:
         for build in self.builds():

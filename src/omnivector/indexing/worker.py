@@ -8,15 +8,36 @@ Lance commits an index atomically at the very end.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import sys
 
 from omnivector.indexing.builds import build_in_process
 from omnivector.indexing.planning import IndexRequest
 from omnivector.storage.datasets import open_uri
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this worker when the process that started it dies (Linux):
+    a build nobody waits for must not commit later, outside the parent's table lock."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
 
 def main() -> int:
+    die_with_parent()
     job = json.loads(sys.stdin.read())
     request = IndexRequest(**job["request"])
 

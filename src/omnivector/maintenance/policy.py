@@ -1,12 +1,15 @@
-"""Auto-maintenance: the policy that keeps written tables compact and clean.
+"""Auto-maintenance: the policy that keeps written and opened tables compact and clean.
 
-One background thread per store: after writes it checks each touched table's fragment count,
-small files, deleted rows and unindexed rows, and when a threshold is passed it compacts,
-folds new rows into indexes and removes old versions. It holds the table's maintenance lock
-(which index builds hold shared, across processes) and skips a table whose lock is busy
-rather than wait, so writers are never blocked. It also starts background builds of missing
-full-text indexes: on "text" when a table holding text has none (tables get one when they
-are created), and on the columns text searches asked for; a search never builds one itself.
+One background thread per store: after writes, and on a table's first open in the store, it
+checks the table's fragment count, small files, deleted rows, unindexed rows and versions,
+and when a threshold is passed it compacts, folds new rows into indexes and removes old
+versions. It holds the table's maintenance lock (shared with index builds, across processes)
+and skips a table whose lock is busy rather than wait, so writers are never blocked.
+``close()`` runs what is due (:meth:`AutoMaintainer.drain`); at interpreter exit the thread
+stops after the step it is in (:meth:`AutoMaintainer.stop`). It also starts background
+builds of missing full-text indexes: on "text" when a table holding text has none (tables get
+one when they are created), and on the columns text searches asked for; a search never builds
+one itself. Index builds hold the maintenance lock shared.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from omnivector.core.configs import MaintenanceConfig
 from omnivector.core.errors import (
@@ -40,7 +44,13 @@ log = logging.getLogger(__name__)
 
 
 class AutoMaintainer:
-    """Background thread that keeps written tables compact and clean."""
+    """Background thread that keeps written and opened tables compact and clean.
+
+    Writes ask for a look at their table; so does the first open of a table in a store
+    (a short-lived process that never closes its store leaves the work to the next one
+    that opens the table). At interpreter exit the thread stops after the step it is in,
+    so maintenance never delays an exit by more than one Lance call.
+    """
 
     def __init__(
         self,
@@ -57,17 +67,28 @@ class AutoMaintainer:
         self.config = config
         self._pending: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._queued: set[str] = set()
+        self._thorough: set[str] = set()  # queued for a full look (opened, or closing)
+        self._touched: set[str] = set()
+        self._running: str | None = None
         self._last_run: dict[str, float] = {}
         self._followups: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # ends a wait for min_interval: closing or exiting
+        self._draining = False
         self.runs = 0
 
-    def notify(self, name: str) -> None:
+    def notify(self, name: str, *, thorough: bool = False) -> None:
+        """Look at ``name`` soon; ``thorough`` also removes any version past
+        ``keep_seconds`` beyond the newest ``keep_versions`` (not only batches of them)."""
         if not self.config.enabled or self._stopping.is_set():
             return
         with self._lock:
+            self._touched.add(name)
+            if thorough:
+                self._thorough.add(name)
             if name in self._queued:
                 return
             self._queued.add(name)
@@ -85,18 +106,50 @@ class AutoMaintainer:
         self.notify(name)
 
     def forget(self, name: str) -> None:
-        with self._lock:
+        """Drop ``name`` (it is being dropped): its queued look is skipped, and a run in
+        progress ends before this returns, so it cannot reopen the table afterwards."""
+        with self._idle:
             self._wanted_text.pop(name, None)
             self._queued.discard(name)
+            self._thorough.discard(name)
+            self._touched.discard(name)
             self._followups.pop(name, None)
             self._last_run.pop(name, None)
+            if threading.current_thread() is not self._thread:
+                self._idle.wait_for(lambda: self._running != name)
 
-    def shutdown(self, timeout: float | None) -> None:
-        self._stopping.set()
-        thread = self._thread
+    def wait_idle(self, name: str, timeout: float | None) -> bool:
+        """Wait until no run on ``name`` is queued or running here; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(
+                lambda: name not in self._queued and self._running != name, timeout
+            )
+
+    def drain(self, timeout: float | None) -> None:
+        """Run what is due on every table this store wrote or opened, then stop."""
+        with self._lock:
+            names = sorted(self._touched)
+            self._draining = True
+        self._wake.set()
+        for name in names:
+            self.notify(name, thorough=True)
+        self.stop(timeout)
+
+    def stop(self, timeout: float | None) -> None:
+        """Stop the thread after its current step (the queue is dropped unless draining)."""
+        with self._lock:
+            if not self._draining:
+                self._stopping.set()
+                self._wake.set()
+            thread = self._thread
         if thread is not None:
             self._pending.put(None)
-            thread.join(timeout)
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+        self._stopping.set()
+        with self._idle:
+            self._queued.clear()
+            self._idle.notify_all()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -104,18 +157,29 @@ class AutoMaintainer:
             if name is None:
                 return
             wait = self._last_run.get(name, 0.0) + self.config.min_interval - time.monotonic()
-            if wait > 0 and self._stopping.wait(wait):
-                return
+            if wait > 0 and not self._draining:
+                self._wake.wait(wait)
+                if self._stopped():
+                    return
             with self._lock:
+                if name not in self._queued:  # forgotten meanwhile: the table was dropped
+                    continue
                 self._queued.discard(name)
+                thorough = name in self._thorough
+                self._thorough.discard(name)
+                self._running = name
             try:
-                self.maintain(name)
+                self.maintain(name, thorough=thorough)
             except Exception:
                 log.warning(
                     "auto-maintenance of %s failed; it will be retried after the next write",
                     name,
                     exc_info=True,
                 )
+            finally:
+                with self._idle:
+                    self._running = None
+                    self._idle.notify_all()
             self._last_run[name] = time.monotonic()
 
     def _next_request(self) -> str | None:
@@ -164,8 +228,13 @@ class AutoMaintainer:
             self._start_build(request)
             log.info("building the full-text index on %s.%s in the background", ctx.name, column)
 
-    def maintain(self, name: str) -> bool:
-        """Run whatever maintenance ``name`` needs now; return whether anything ran."""
+    def _stopped(self) -> bool:
+        return self._stopping.is_set() and not self._draining
+
+    def maintain(self, name: str, *, thorough: bool = False) -> bool:
+        """Run whatever maintenance ``name`` needs now; return whether anything ran.
+
+        Between steps it gives up if the store is stopping (the process is exiting)."""
         ctx = self._context(name)
         if ctx is None:
             return False
@@ -183,8 +252,13 @@ class AutoMaintainer:
             )
         )
         needs_index = any(i.unindexed_rows > self.config.fold_threshold(i.kind) for i in indexes)
-        needs_cleanup = len(dataset.versions()) > self.config.keep_versions * 2
-        if not (needs_compaction or needs_index or needs_cleanup):
+        versions = dataset.versions()
+        # after writes, old versions go in batches (a cleanup lists every file); a thorough
+        # look removes any that are past keep_seconds and beyond keep_versions
+        needs_cleanup = len(versions) > self.config.keep_versions * 2 or (
+            thorough and _removable(versions, self.config) > 0
+        )
+        if not (needs_compaction or needs_index or needs_cleanup) or self._stopped():
             return False
         try:
             with ctx.services.locks.maintenance(name, timeout=NO_WAIT):
@@ -194,11 +268,12 @@ class AutoMaintainer:
                         tiered_target_rows(rows, self.config),
                         deletions_threshold=self.config.max_deleted_fraction,
                     )
-                if needs_index or needs_compaction:
+                if (needs_index or needs_compaction) and not self._stopped():
                     optimize_indexes_locked(ctx)
-                cleanup_locked(
-                    ctx, timedelta(seconds=self.config.keep_seconds), self.config.keep_versions
-                )
+                if not self._stopped():
+                    cleanup_locked(
+                        ctx, timedelta(seconds=self.config.keep_seconds), self.config.keep_versions
+                    )
         except CommitConflictError:
             self.notify(name)  # busy (an index build or another process): try again later
             return False
@@ -207,3 +282,15 @@ class AutoMaintainer:
         self.runs += 1
         log.debug("auto-maintenance ran on %s", name)
         return True
+
+
+def _removable(versions: Sequence[Mapping[str, Any]], config: MaintenanceConfig) -> int:
+    """Versions a cleanup would remove: past ``keep_seconds`` and not the newest
+    ``keep_versions`` (tags aside)."""
+    older = versions[: max(len(versions) - config.keep_versions, 0)]
+    limit = datetime.now().timestamp() - config.keep_seconds
+    return sum(1 for v in older if _timestamp(v["timestamp"]) < limit)
+
+
+def _timestamp(value: datetime | int | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)

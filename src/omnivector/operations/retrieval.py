@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnivector.core.background import submit
 from omnivector.core.conversion import decode_metadata, vectors_to_numpy, with_float32_vectors
 from omnivector.core.errors import InvalidInputError
 from omnivector.core.filters import CompiledFilter
@@ -208,7 +209,7 @@ def hybrid_search(
     Each retriever reads the stored columns of its own hits: measured against returning ids
     alone and reading the final hits afterwards, that extra read cost more than it saved.
     """
-    vector_future = pool.submit(vector_leg)
+    vector_future = submit(pool, vector_leg)
     text_hits = text_leg()
     fused = fusion(vector_future.result(), text_hits, k)
     if not isinstance(fused, list) or not all(isinstance(h, Hit) for h in fused):

@@ -16,7 +16,9 @@ from omnivector.core.checks import query_vector
 from omnivector.core.errors import InvalidInputError, lance_errors
 from omnivector.core.filters import CompiledFilter
 from omnivector.core.fusion import RRF, Fusion
+from omnivector.core.normalize import normalize_hits
 from omnivector.core.query import TextQuery, VectorQuery
+from omnivector.core.rerank import Reranker, apply_reranker, candidates, check_reranker
 from omnivector.core.results import SearchResults
 from omnivector.core.validation import is_integer, is_number
 from omnivector.indexing.catalog import has_fts_index
@@ -52,8 +54,35 @@ def search(
     refine_factor: int | None,
     exact: bool,
     graphs: ResidentGraphs | None,
+    rerank: Reranker | None = None,
+    normalize_scores: bool = False,
 ) -> SearchResults:
-    """Vector, full-text or hybrid search (see ``Table.search``)."""
+    """Vector, full-text or hybrid search (see ``Table.search``); ``text`` is also what a
+    reranker is given."""
+    if not isinstance(normalize_scores, bool):
+        raise InvalidInputError(f"normalize_scores must be True or False, not {normalize_scores!r}")
+    if rerank is not None or normalize_scores:
+        reranker = check_reranker(rerank) if rerank is not None else None
+        limit = check_positive("k", k)
+        first = search(
+            ctx, vector=vector, text=text, k=candidates(limit) if reranker else limit,
+            where=where, where_sql=where_sql, columns=columns, fusion=fusion,
+            text_columns=text_columns, nprobes=nprobes, ef=ef, refine_factor=refine_factor,
+            exact=exact, graphs=graphs,
+        )  # fmt: skip
+        hits = list(first)
+        if reranker is not None:
+            hits = apply_reranker(reranker, text, hits, limit)
+        if normalize_scores:
+            hits = normalize_hits(
+                hits,
+                metric=ctx.spec.metric,
+                vector=vector is not None,
+                text=text is not None,
+                fusion=fusion,
+                reranked=reranker is not None,
+            )
+        return SearchResults(hits)
     if vector is None and text is None:
         raise InvalidInputError("search needs vector=, text= or query=")
     limit = check_positive("k", k)

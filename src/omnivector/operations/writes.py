@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from omnivector.core.background import submit
 from omnivector.core.checks import check_vectors
 from omnivector.core.errors import (
     CommitConflictError,
@@ -60,7 +61,7 @@ def add(
         # ids (Lance's writer leaves most of a second core idle); the files are committed
         # only if all is well.
         dataset = ctx.writable_dataset()
-        writing = services.write_pool.submit(datasets.write_files, table, dataset)
+        writing = submit(services.write_pool, datasets.write_files, table, dataset)
         try:
             ids = table.column("id")
             hashes = SortedIdHashes.of(ids)

@@ -23,13 +23,14 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
+from omnivector.core.background import DaemonWorker
 from omnivector.core.conversion import vectors_to_numpy
 from omnivector.core.results import Hit, distances_and_scores
 from omnivector.core.schema import TableSpec
@@ -286,7 +287,8 @@ class ResidentGraphs:
         self._handles: dict[str, tuple[weakref.ref[Dataset], VersionKey]] = {}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="omnivector-resident")
+        # a daemon thread: a load in progress never holds up the end of the process
+        self._worker = DaemonWorker("omnivector-resident")
         self._answered = self._passed = self._loads = 0
 
     def graph(self, key: str, dataset: Dataset) -> tuple[ResidentGraph, VersionKey] | None:
@@ -345,7 +347,10 @@ class ResidentGraphs:
                 future = self._start_load(key, dataset, spec, version)
             # False: refused (size) or failed; True may be an earlier version's load that
             # was running already, so look again
-            if future is None or not future.result(timeout):
+            try:
+                if future is None or not future.result(timeout):
+                    return None
+            except CancelledError:  # the store is closing
                 return None
 
     def _start_load(
@@ -435,9 +440,13 @@ class ResidentGraphs:
                 loads=self._loads,
             )
 
-    def shutdown(self) -> None:
+    def stop(self) -> None:
+        """Stop loading: a load in progress gives up at its next batch."""
         self._stopping.set()
-        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._worker.stop()
+
+    def shutdown(self) -> None:
+        self.stop()
         with self._lock:
             self._graphs.clear()
 

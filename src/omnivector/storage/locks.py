@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 
 from omnivector.core.errors import CommitConflictError
 
@@ -35,8 +35,13 @@ __all__ = [
     "WRITE_TIMEOUT",
     "LockCancelledError",
     "TableLocks",
+    "forget_inherited_locks",
     "table_lock",
 ]
+
+# Lock files this process holds, by descriptor. A forked child inherits the descriptors,
+# and with them the parent's locks for as long as it keeps them open.
+_held: set[int] = set()
 
 #: seconds a document write (add, upsert, delete) waits for another writer
 WRITE_TIMEOUT = 300.0
@@ -146,7 +151,8 @@ def _flock(
 ) -> Iterator[None]:
     assert fcntl is not None
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    owner = os.getpid()
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -159,12 +165,28 @@ def _flock(
                 if time.monotonic() >= deadline:
                     raise _gave_up(path, timeout, what) from None
                 time.sleep(_POLL_SECONDS)
+        _held.add(fd)
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            _held.discard(fd)
+            if os.getpid() == owner:
+                fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)
+        if os.getpid() == owner:  # a forked child closed it already
+            os.close(fd)
+
+
+def forget_inherited_locks() -> None:
+    """In a forked child: close the lock files the parent held, leaving the locks to it.
+
+    Closing a copy does not release an ``flock`` lock: the parent still holds it, and the
+    kernel releases it when the parent lets go or dies, whatever the child does.
+    """
+    for fd in list(_held):
+        with suppress(OSError):
+            os.close(fd)
+    _held.clear()
 
 
 @contextmanager
