@@ -29,6 +29,7 @@ EXPECTED = {
     "IndexBuildError",
     "IndexInfo",
     "IndexNotFoundError",
+    "IndexSkipped",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidNameError",

@@ -61,7 +61,7 @@ def test_counters_and_clear(tmp_path: Path) -> None:
 def test_eviction_does_not_break_an_operation_holding_the_handle(tmp_path: Path) -> None:
     with _store(tmp_path, max_cached_tables=1) as store:
         table = store.create_table("a")
-        table.add([_doc(f"d{i}", i / 10) for i in range(50)])
+        table.add([_doc(f"d{i}", (i + 1) / 10) for i in range(50)])
         dataset = store.open_dataset("a")
         store.create_table("b")  # evicts "a"
         assert "a" not in store._datasets._pool._entries

@@ -240,5 +240,5 @@ def test_missing_ray_says_what_to_install(
     monkeypatch.setitem(sys.modules, "ray", None)
     table = store.create_table("t")
     with pytest.raises(ov.MissingDependencyError, match=r"omni-vector\[ray\]"):
-        table.add([{"id": "a", "vector": [0.0] * 16}], engine="ray")
-    assert isinstance(ov.MissingDependencyError("x"), ImportError)
+        table.add([{"id": "a", "vector": [1.0] * 16}], engine="ray")
+    assert isinstance(ov.MissingDependencyError("x", extra="ray"), ImportError)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pyarrow as pa
 import pytest
 
@@ -42,3 +44,17 @@ def test_no_exception_passes_through() -> None:
     with lance_errors("doing it"):
         value = 1
     assert value == 1
+
+
+def test_a_missing_dependency_names_the_extra_to_install(
+    store: ov.VectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    error = ov.MissingDependencyError("engine='ray' needs Ray", extra="ray")
+    assert isinstance(error, ImportError) and error.extra == "ray"
+    assert str(error).endswith("pip install 'omni-vector[ray]'")
+    table = store.create_table("t")
+    table.add([{"id": "a", "vector": [1.0] * 16}])
+    hits = table.search([1.0] * 16)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ov.MissingDependencyError, match=r"omni-vector\[pandas\]"):
+        hits.to_pandas()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -37,9 +38,19 @@ def test_vector_index_kinds_build_and_answer(
     assert filled.search(doc["vector"], k=5).ids[0] == "doc-77"
 
 
-def test_auto_keeps_exact_search_for_small_tables(filled: ov.Table) -> None:
+def test_auto_keeps_exact_search_for_small_tables_and_says_why(
+    filled: ov.Table, caplog: pytest.LogCaptureFixture
+) -> None:
     assert filled.count() < EXACT_SEARCH_MAX_ROWS
-    assert filled.create_index() is None
+    with caplog.at_level(logging.INFO, logger="omnivector"):
+        skipped = filled.create_index()
+    assert isinstance(skipped, ov.IndexSkipped) and not skipped
+    assert (skipped.table, skipped.column) == ("t", "vector")
+    assert "1200 rows" in skipped.reason and "exact search" in skipped.reason
+    assert skipped.reason in caplog.text
+    build = filled.create_index(background=True)
+    assert isinstance(build, ov.IndexBuild) and build.done() and build.skipped == skipped
+    assert build.progress["stage"] == skipped.reason and build.table == "t"
     assert built(filled) == []
 
 

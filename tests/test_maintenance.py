@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,25 @@ def test_maintenance_never_wastes_a_running_build(tmp_path: Path) -> None:
         assert table.count() == 2010
 
 
+def test_version_timestamps_are_timezone_aware(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pylance reports naive local time: a zone far from UTC shows whether it is converted
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    try:
+        with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
+            table = store.create_table("t")
+            table.add([_doc(1)])
+            now = datetime.now(UTC)
+            for version in table.versions():
+                assert version.timestamp.utcoffset() == timedelta(0)
+                assert abs(version.timestamp - now) < timedelta(minutes=1)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_checkout_is_read_only_and_restore_brings_it_back(tmp_path: Path) -> None:
     with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
         table = store.create_table("t")
@@ -209,8 +229,8 @@ store = ov.VectorStore(sys.argv[1], dimension=8, maintenance=ov.MaintenanceConfi
 table = store.table("shared")
 worker = sys.argv[2]
 for i in range(25):
-    table.add([{"id": f"{worker}-{i}", "vector": [float(i)] * 8}])
-    table.upsert([{"id": f"{worker}-u", "vector": [float(i)] * 8, "text": str(i)}])
+    table.add([{"id": f"{worker}-{i}", "vector": [float(i + 1)] * 8}])
+    table.upsert([{"id": f"{worker}-u", "vector": [float(i + 1)] * 8, "text": str(i)}])
     if i % 5 == 4:
         table.delete([f"{worker}-{i - 1}"])
 store.close()

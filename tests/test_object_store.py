@@ -80,7 +80,7 @@ store = ov.VectorStore(sys.argv[1], storage_options=json.loads(sys.argv[2]),
                        maintenance=ov.MaintenanceConfig(enabled=False))
 table = store.table("shared")
 for i in range(15):
-    table.add([{"id": f"{sys.argv[3]}-{i}", "vector": [float(i)] * 4}])
+    table.add([{"id": f"{sys.argv[3]}-{i}", "vector": [float(i + 1)] * 4}])
 store.close()
 """
 
@@ -95,7 +95,7 @@ def test_writers_in_two_processes_on_s3(s3_server: S3Server) -> None:
             for n in range(2)
         ]
         for i in range(15):
-            store.table("shared").add([{"id": f"main-{i}", "vector": [float(i)] * 4}])
+            store.table("shared").add([{"id": f"main-{i}", "vector": [float(i + 1)] * 4}])
         assert [c.wait(timeout=300) for c in children] == [0, 0]
         ids = {d["id"] for d in store.table("shared").iter_documents(include_vector=False)}
         assert ids == {f"{w}-{i}" for w in ("main", "w0", "w1") for i in range(15)}

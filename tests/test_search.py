@@ -87,6 +87,37 @@ def test_results_convert_to_arrow_list_and_pandas(
     assert hits[:2].ids == hits.ids[:2]
 
 
+def test_hits_without_fetched_metadata_say_none(
+    store: ov.VectorStore, rng: np.random.Generator
+) -> None:
+    table = store.create_table("t", fields=FIELDS)
+    table.add([*make_docs(5, rng), {"id": "bare", "vector": rng.standard_normal(DIM)}])
+    query = rng.standard_normal(DIM)
+    for columns in (["text"], ["year"], ["id"]):
+        hits = table.search(query, k=6, columns=columns)
+        assert len(hits) == 6 and all(hit.metadata is None for hit in hits)
+        assert all(row["metadata"] is None for row in hits.to_list())
+        assert hits.to_arrow().column("metadata").null_count == 6
+    fetched = {hit.id: hit.metadata for hit in table.search(query, k=6)}
+    assert fetched["bare"] == {} and fetched["doc-1"]["rank"] == 1
+    assert table.search(query, k=6, columns=["metadata"])[0].metadata is not None
+
+
+def test_zero_query_vectors_are_refused_where_cosine_is_undefined(tmp_path: Path) -> None:
+    with ov.VectorStore(tmp_path, dimension=DIM) as store:
+        cosine = store.create_table("cosine")
+        cosine.add([{"id": "a", "vector": [1.0] * DIM}])
+        for zero in ([0.0] * DIM, np.zeros(DIM, np.float32), np.zeros(DIM)):
+            with pytest.raises(ov.InvalidInputError, match="all zeros"):
+                cosine.search(zero)
+            with pytest.raises(ov.InvalidInputError, match="all zeros"):
+                cosine.search(zero, text="anything")
+        for metric in ("l2", "dot"):  # a zero vector has a distance under these
+            table = store.create_table(metric, metric=metric)
+            table.add([{"id": "a", "vector": [1.0] * DIM}])
+            assert table.search(np.zeros(DIM, np.float32)).ids == ["a"]
+
+
 def test_search_rejects_bad_queries(store: ov.VectorStore) -> None:
     table = store.create_table("t")
     table.add([{"id": "a", "vector": [1.0] * DIM}])

@@ -80,6 +80,27 @@ def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
     store.close()  # idempotent
 
 
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "here"
+    with ov.VectorStore(path, dimension=DIM) as store:
+        assert store.table_names() == [] and "t" not in store and list(store) == []
+        with pytest.raises(ov.TableNotFoundError):
+            store.table("t")
+        store.drop_table("t", missing_ok=True)
+    assert not (tmp_path / "not").exists()
+    with ov.VectorStore(path, dimension=DIM) as store:
+        store.create_table("t").add([{"id": "a", "vector": [1.0] * DIM}])
+        assert store.table_names() == ["t"]
+
+
+def test_store_plumbing_is_not_public_api(tmp_path: Path) -> None:
+    for name in ("after_write", "lock", "check_open"):
+        assert not hasattr(ov.VectorStore, name)
+    with ov.VectorStore(tmp_path, dimension=DIM) as store:
+        assert store.path == str(tmp_path.resolve()) and not store.closed
+    assert store.closed
+
+
 def test_data_persists_across_stores_and_other_handles_see_commits(tmp_path: Path) -> None:
     with (
         ov.VectorStore(tmp_path, dimension=DIM) as first,

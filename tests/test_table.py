@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import lance
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -219,6 +220,18 @@ def test_a_non_finite_value_is_found_among_rows_whose_sums_overflow(
     assert table.add([{"id": f"r{i}", "vector": v} for i, v in enumerate(vectors)]).inserted == 6
 
 
+def test_zero_vectors_are_refused_in_cosine_tables(tmp_path: Path) -> None:
+    rows = [{"id": "a", "vector": [1.0] * DIM}, {"id": "zero", "vector": [0.0] * DIM}]
+    with ov.VectorStore(tmp_path, dimension=DIM) as store:
+        cosine = store.create_table("cosine")
+        for write in (cosine.add, cosine.upsert):
+            with pytest.raises(ov.InvalidInputError, match="position 1 is all zeros"):
+                write(rows)
+        assert cosine.count() == 0 and cosine.version == 1 and _data_files(cosine) == set()
+        for metric in ("l2", "dot"):
+            assert store.create_table(metric, metric=metric).add(rows).inserted == 2
+
+
 def test_a_table_that_cannot_be_opened_for_writing_takes_no_rows(
     table: ov.Table, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -250,6 +263,53 @@ def test_an_add_whose_data_files_fail_to_write_takes_no_rows(
     monkeypatch.undo()
     assert _data_files(table) == files and table.count() == 5
     assert table.add(make_docs(300, rng, start=5)).inserted == 300
+
+
+def _table_files(table: ov.Table) -> set[str]:
+    root = Path(table.uri)
+    return {
+        str(p.relative_to(root)) for sub in ("data", "_deletions") for p in root.glob(f"{sub}/*")
+    }
+
+
+@pytest.mark.parametrize("write", ["add", "upsert", "delete"])
+def test_a_write_whose_commit_fails_removes_the_files_it_wrote(
+    table: ov.Table, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, write: str
+) -> None:
+    table.add(make_docs(20, rng))
+    files, version = _table_files(table), table.version
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError("LanceError(IO): No space left on device (os error 28), lance/x.rs:1:2")
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", full)
+    monkeypatch.setattr(lance.LanceDataset, "delete", lambda *_: full(), raising=True)
+    run = {
+        "add": lambda: table.add(make_docs(30, rng, start=20)),
+        "upsert": lambda: table.upsert(make_docs(30, rng, start=10)),
+        "delete": lambda: table.delete(["doc-3"]),
+    }[write]
+    with pytest.raises(ov.StorageError, match="no space left") as caught:
+        run()
+    assert ".rs:" not in str(caught.value)
+    monkeypatch.undo()
+    assert _table_files(table) == files and table.version == version and table.count() == 20
+
+
+def test_a_commit_that_lands_before_failing_counts_as_written(
+    table: ov.Table, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = lance.LanceDataset.commit
+
+    def lands_then_fails(*args: Any, **kwargs: Any) -> lance.LanceDataset:
+        commit(*args, **kwargs)
+        raise OSError("LanceError(IO): No space left on device (os error 28)")
+
+    monkeypatch.setattr(lance.LanceDataset, "commit", lands_then_fails)
+    result = table.add(make_docs(30, rng))
+    monkeypatch.undo()
+    assert result.inserted == 30 and result.version == table.version and table.count() == 30
+    assert table.add(make_docs(5, rng, start=30)).inserted == 5
 
 
 def test_values_too_large_for_float16_storage_are_refused(store: ov.VectorStore) -> None:
@@ -318,7 +378,7 @@ def test_documents_round_trip(
     metadata: dict[str, Any],
     vector: list[float],
 ) -> None:
-    table = store.create_table("rt", exist_ok=True)
+    table = store.create_table("rt", metric="l2", exist_ok=True)  # any finite vector, zeros too
     table.upsert([{"id": doc_id, "text": text, "metadata": metadata, "vector": vector}])
     stored = table.get([doc_id])[0]
     assert stored["id"] == doc_id and stored["text"] == text

@@ -11,6 +11,9 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+from omnivector.storage import lance_logs  # noqa: F401  (first: routes Lance's logs as it loads)
+
+# isort: split
 from omnivector import embeddings
 from omnivector.aio import AsyncTable, AsyncVectorStore, connect_async
 from omnivector.core.configs import DatasetCacheConfig, IndexBuildConfig, MaintenanceConfig
@@ -45,6 +48,7 @@ from omnivector.core.results import Hit, ImportResult, SearchResults, WriteResul
 from omnivector.distributed.engine import RayEngine
 from omnivector.indexing.builds import IndexBuild
 from omnivector.indexing.catalog import IndexInfo
+from omnivector.indexing.planning import IndexSkipped
 from omnivector.maintenance.compaction import CleanupResult, CompactionResult, OptimizeResult
 from omnivector.maintenance.stats import TableHealth, TableStats
 from omnivector.operations.versions import VersionInfo
@@ -78,6 +82,7 @@ __all__ = [
     "IndexBuildError",
     "IndexInfo",
     "IndexNotFoundError",
+    "IndexSkipped",
     "InvalidFilterError",
     "InvalidInputError",
     "InvalidNameError",

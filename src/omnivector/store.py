@@ -112,7 +112,7 @@ class VectorStore(StoreCompat):
             write_pool=self._write_pool,
             maintenance=maintenance or DEFAULT_MAINTENANCE,
             index_builds=index_builds or DEFAULT_INDEX_BUILDS,
-            check_open=self.check_open,
+            check_open=self._check_open,
             after_write=self._after_write,
             want_text_indexes=self._want_text_indexes,
         )
@@ -149,7 +149,7 @@ class VectorStore(StoreCompat):
     def closed(self) -> bool:
         return self._closed
 
-    def check_open(self) -> None:
+    def _check_open(self) -> None:
         lifecycle.check_process()
         if self._closed:
             raise StoreClosedError(f"the store at {self.path} is closed; open a new VectorStore")
@@ -218,7 +218,7 @@ class VectorStore(StoreCompat):
         searches; the table takes its dimension and records its config, so every process
         that opens the table uses it (see ``omnivector.embeddings``).
         """
-        self.check_open()
+        self._check_open()
         check_table_name(name)
         recorded = None
         if embedding is not None:
@@ -285,7 +285,7 @@ class VectorStore(StoreCompat):
         use; ``embedding`` supplies one instead (a callable, or one whose package this
         process cannot import), of the table's dimension.
         """
-        self.check_open()
+        self._check_open()
         dataset, identity = self._datasets.current(check_table_name(name))
         if name not in self._opened:  # auto-maintenance looks at a table on its first open
             self._opened.add(name)
@@ -320,11 +320,11 @@ class VectorStore(StoreCompat):
         return self.table(name)
 
     def table_names(self) -> list[str]:
-        self.check_open()
+        self._check_open()
         return self._location.table_names()
 
     def __contains__(self, name: object) -> bool:
-        self.check_open()
+        self._check_open()
         try:
             return isinstance(name, str) and self._location.exists(check_table_name(name))
         except InvalidInputError:
@@ -335,7 +335,7 @@ class VectorStore(StoreCompat):
 
     def drop_table(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete a table and its files (running builds on it are cancelled first)."""
-        self.check_open()
+        self._check_open()
         check_table_name(name)
         if not self._location.exists(name):
             if missing_ok:
@@ -357,7 +357,7 @@ class VectorStore(StoreCompat):
 
     def open_dataset(self, name: str) -> Dataset:
         """The cached, up-to-date dataset of ``name`` (the pool's single entry point)."""
-        self.check_open()
+        self._check_open()
         check_table_name(name)
         return self._datasets.get(name)
 
@@ -454,8 +454,7 @@ class VectorStore(StoreCompat):
             result = tbl.create_fts_index(column, background=True, **params)
         else:
             result = tbl.create_scalar_index(column, kind=kind, background=True, **params)
-        if not isinstance(result, IndexBuild):
-            return IndexBuild.skipped(table, "exact search is faster than an index at this size")
+        assert isinstance(result, IndexBuild)  # background=True always returns a handle
         return result
 
     def index_builds(self) -> list[IndexBuild]:
@@ -475,7 +474,7 @@ class VectorStore(StoreCompat):
         either was still pending after ``timeout`` seconds (``0`` just checks whether a
         build or compaction holds the lock now).
         """
-        self.check_open()
+        self._check_open()
         name = check_table_name(table)
         limit = math.inf if timeout is None else max(float(timeout), 0.0)
         deadline = time.monotonic() + limit

@@ -33,9 +33,14 @@ from omnivector.embeddings import (
     embed_query,
 )
 from omnivector.indexing.auto import auto_index
-from omnivector.indexing.builds import IndexBuild, IndexBuilder
+from omnivector.indexing.builds import IndexBuild, IndexBuilder, skip
 from omnivector.indexing.catalog import IndexInfo, drop_index, list_indexes
-from omnivector.indexing.planning import plan_fts_index, plan_scalar_index, plan_vector_index
+from omnivector.indexing.planning import (
+    IndexSkipped,
+    plan_fts_index,
+    plan_scalar_index,
+    plan_vector_index,
+)
 from omnivector.maintenance import compaction
 from omnivector.operations import files, reads, search, versions, writes
 from omnivector.resident.graphs import ResidentGraphs
@@ -341,13 +346,15 @@ class Table(TableUpkeep, TableCompat):
         replace: bool = True,
         engine: Engine = "local",
         **params: Any,
-    ) -> IndexBuild | IndexInfo | None:
+    ) -> IndexBuild | IndexInfo | IndexSkipped | None:
         """Build a vector index (``kind``: IVF_* / IVF_HNSW_* / "auto").
 
         Blocks and returns the index's info, or with ``background=True`` returns an
-        :class:`~omnivector.IndexBuild` at once. "auto" returns ``None`` when the table is
-        small enough that exact search is the better choice. ``engine="ray"`` builds it with
-        Ray workers through lance-ray (blocking).
+        :class:`~omnivector.IndexBuild` at once. "auto" builds nothing when the table is
+        small enough that exact search is the better choice: it returns an
+        :class:`~omnivector.IndexSkipped` (a finished ``IndexBuild`` in the background)
+        whose ``reason`` says so, and logs it. ``engine="ray"`` builds it with Ray workers
+        through lance-ray (blocking).
         """
         self._ctx.check_writable()
         ray_engine = _ray_engine(engine, background)
@@ -360,8 +367,10 @@ class Table(TableUpkeep, TableCompat):
             replace=replace,
             params=params,
         )
+        if isinstance(request, IndexSkipped):
+            return skip(request, background=background)
         if ray_engine is not None:
-            return distributed.build_index(self._ctx, request, ray_engine) if request else None
+            return distributed.build_index(self._ctx, request, ray_engine)
         return self._builder.run(request, background=background)
 
     def create_scalar_index(

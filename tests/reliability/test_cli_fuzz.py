@@ -68,7 +68,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "store"
     with ov.VectorStore(path, dimension=4) as store:
         store.create_table("docs", fields={"year": "int64"}).add(
-            [{"id": str(i), "vector": [float(i)] * 4, "year": 2000 + i} for i in range(5)]
+            [{"id": str(i), "vector": [float(i + 1)] * 4, "year": 2000 + i} for i in range(5)]
         )
     return path
 

@@ -181,6 +181,7 @@ def test_symlinked_tables_outside_the_store_are_not_followed(tmp_path: Path) -> 
     with ov.VectorStore(outside, dimension=DIM) as other:
         other.create_table("secret").add([{"id": "s", "vector": [1.0] * DIM}])
     root = tmp_path / "store"
+    root.mkdir()
     with ov.VectorStore(root, dimension=DIM) as store:
         os.symlink(outside / "secret.lance", root / "secret.lance")
         assert store.table_names() == []

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from omnivector import IndexBuild, IndexInfo, Table, VectorStore
+from omnivector import IndexBuild, IndexInfo, IndexSkipped, Table, VectorStore
 from omnivector.cli.app import Cli, EngineOpt, WorkersOpt, app, command, engine_option, parse_value
 from omnivector.cli.data import TableArg
 from omnivector.cli.render import INDEX_COLUMNS, index_row, rows_table, show_table
@@ -97,23 +97,27 @@ def create(
         _detach(cli, table, kind, target, params or [], log)
         return
     with cli.open_store() as store:
+        outcome: IndexInfo | IndexSkipped | None
         if background:
             build = store.create_index_background(table, kind=kind, column=target, **options)
-            info = _follow(cli, build, table, target)
+            outcome = build.skipped
+            if outcome is None:
+                outcome = _follow(cli, build, table, target)
         else:
             tbl = store.table(table)
             on = " with Ray" if where != "local" else ""
             with cli.err.status(f"building {kind} index on {table}.{target}{on}", spinner="dots"):
-                info = _build(tbl, kind, target, options, where)
+                outcome = _build(tbl, kind, target, options, where)
+        info = outcome if isinstance(outcome, IndexInfo) else None
         data = {"table": table, "column": target, "kind": kind, "engine": engine, "index": info}
     if info is None:
-        data["message"] = "no index built: exact search is faster than an index at this size"
+        data["message"] = outcome.reason if isinstance(outcome, IndexSkipped) else "no index built"
     cli.emit(data, lambda: cli.out.print(_describe_index(data), markup=False))
 
 
 def _build(
     tbl: Table, kind: str, column: str, options: dict[str, Any], engine: Engine
-) -> IndexInfo | None:
+) -> IndexInfo | IndexSkipped | None:
     if column == "vector":
         result = tbl.create_index(kind=kind, engine=engine, **options)
     elif kind.upper() in _FTS_KINDS:
@@ -122,7 +126,7 @@ def _build(
         if options:
             raise typer.BadParameter("scalar indexes take no --param", param_hint="--param")
         result = tbl.create_scalar_index(column, kind=kind, engine=engine)
-    return result if isinstance(result, IndexInfo) else None
+    return result if isinstance(result, IndexInfo | IndexSkipped) else None
 
 
 def _follow(cli: Cli, build: IndexBuild, table: str, column: str) -> IndexInfo | None:

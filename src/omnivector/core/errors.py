@@ -6,6 +6,8 @@ keeps working for callers that do not know omnivector's names.
 
 from __future__ import annotations
 
+import errno
+import re
 from types import TracebackType
 from typing import Literal
 
@@ -36,6 +38,8 @@ __all__ = [
     "VersionNotFoundError",
     "is_commit_conflict",
     "lance_errors",
+    "lance_message",
+    "storage_error",
 ]
 
 
@@ -93,7 +97,8 @@ class VersionNotFoundError(OmnivectorError, LookupError):
 
 
 class ReadOnlyError(OmnivectorError):
-    """A write was attempted on a read-only view (a checked-out version)."""
+    """A write was attempted on something read-only: a checked-out version, or a store on
+    read-only storage."""
 
 
 class StoreClosedError(OmnivectorError):
@@ -121,7 +126,18 @@ class CommitConflictError(OmnivectorError):
 
 
 class MissingDependencyError(OmnivectorError, ImportError):
-    """An optional feature needs a package that is not installed (the message says which)."""
+    """An optional feature needs a package that is not installed.
+
+    ``extra`` names the optional-dependency group that installs it; the message ends with
+    the command (``pip install 'omni-vector[ray]'``). It is None only for packages no extra
+    can install (they need PyTorch): the message then says what to install.
+    """
+
+    def __init__(self, message: str, *, extra: str | None) -> None:
+        self.extra = extra
+        super().__init__(
+            message if extra is None else f"{message}: pip install 'omni-vector[{extra}]'"
+        )
 
 
 class EmbeddingError(OmnivectorError, RuntimeError):
@@ -144,6 +160,39 @@ def is_commit_conflict(exc: BaseException) -> bool:
     """Whether a Lance exception reports a concurrent commit that a retry can resolve."""
     text = str(exc).lower()
     return any(marker in text for marker in _CONFLICT_MARKERS)
+
+
+# Lance's messages end with the Rust source location of its build ("..., /home/runner/work/
+# lance/lance/rust/lance-file/src/writer/structural.rs:254:9"): noise to a user
+_RUST_LOCATION = re.compile(r",?\s*(?:[A-Za-z]:)?[^\s,]*\.rs:\d+(?::\d+)?")
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+def lance_message(exc: BaseException) -> str:
+    """The text of a Lance exception without the Rust source locations it carries."""
+    return _RUST_LOCATION.sub("", str(exc)).strip()
+
+
+def storage_error(action: str, exc: BaseException) -> OmnivectorError:
+    """The omnivector error for a failed storage operation, naming the cause: a full disk
+    or a read-only file system (``ReadOnlyError``) are said in plain words."""
+    text = lance_message(exc)
+    code = exc.errno if isinstance(exc, OSError) and exc.errno else None
+    if code is None and (found := _OS_ERROR.search(text)) is not None:
+        code = int(found.group(1))
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(
+            f"{action} failed: no space left on the device (or quota) holding the store; "
+            f"free some space and retry ({text})"
+        )
+    if code == errno.EROFS:
+        return ReadOnlyError(
+            f"{action} refused: the store is on read-only storage; it can be read, not "
+            f"written ({text})"
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return StorageError(f"{action} failed: permission denied ({text})")
+    return StorageError(f"{action} failed: {text}")
 
 
 def lance_errors(action: str, *, user_sql: bool = False) -> LanceErrors:
@@ -179,12 +228,18 @@ class LanceErrors:
         action, user_sql = self.action, self.user_sql
         if isinstance(exc, (ValueError, TypeError)):
             if user_sql:
-                raise InvalidFilterError(f"{action}: the SQL filter was rejected: {exc}") from exc
-            raise StorageError(f"{action} failed: {exc}") from exc
+                raise InvalidFilterError(
+                    f"{action}: the SQL filter was rejected: {lance_message(exc)}"
+                ) from exc
+            raise storage_error(action, exc) from exc
         if isinstance(exc, (OSError, RuntimeError, pa.ArrowException)):
             if user_sql and "invalid user input" in str(exc).lower():
-                raise InvalidFilterError(f"{action}: the SQL filter was rejected: {exc}") from exc
+                raise InvalidFilterError(
+                    f"{action}: the SQL filter was rejected: {lance_message(exc)}"
+                ) from exc
             if is_commit_conflict(exc):
-                raise CommitConflictError(f"{action}: {exc}. Retry the operation") from exc
-            raise StorageError(f"{action} failed: {exc}") from exc
+                raise CommitConflictError(
+                    f"{action}: {lance_message(exc)}. Retry the operation"
+                ) from exc
+            raise storage_error(action, exc) from exc
         return False

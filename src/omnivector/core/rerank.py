@@ -100,7 +100,8 @@ class CrossEncoderReranker:
                     "not installed: pip install sentence-transformers (PyTorch's CPU build "
                     "first: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
                     ", and the cross-encoder model on this machine (a local path, or in the "
-                    "Hugging Face cache); or pass any callable (query, hits) -> scores as rerank="
+                    "Hugging Face cache); or pass any callable (query, hits) -> scores as rerank=",
+                    extra=None,
                 ) from exc
             model = CrossEncoder(model, local_files_only=True)
         if not callable(getattr(model, "predict", None)):

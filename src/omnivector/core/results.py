@@ -65,7 +65,7 @@ class Hit:
     vector_rank: int | None = None
     text_rank: int | None = None
     text: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     vector: list[float] | None = None
 
@@ -158,7 +158,8 @@ class SearchResults(Sequence[Hit]):
         import json
 
         for row in rows:
-            row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, default=str)
+            if row["metadata"] is not None:
+                row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, default=str)
         return pa.Table.from_pylist(rows)
 
     def to_pandas(self) -> Any:
@@ -174,9 +175,7 @@ def _pandas() -> Any:
     try:
         import pandas
     except ImportError as exc:
-        raise MissingDependencyError(
-            "to_pandas() needs pandas, which is not installed: pip install 'omni-vector[pandas]'"
-        ) from exc
+        raise MissingDependencyError("to_pandas() needs pandas", extra="pandas") from exc
     return pandas
 
 
@@ -191,9 +190,7 @@ def arrow_to_polars(table: pa.Table) -> Any:
     try:
         import polars
     except ImportError as exc:
-        raise MissingDependencyError(
-            "to_polars() needs polars, which is not installed: pip install 'omni-vector[polars]'"
-        ) from exc
+        raise MissingDependencyError("to_polars() needs polars", extra="polars") from exc
     return polars.from_arrow(table)
 
 

@@ -210,7 +210,7 @@ class TableSpec:
         batches = [self._batch_to_arrow(b, schema) for b in iter_arrow_batches(data)]
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         if not defer_checks:
-            check_vectors(table)
+            check_vectors(table, metric=self.metric)
         return table
 
     def _batch_to_arrow(self, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

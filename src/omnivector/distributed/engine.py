@@ -36,6 +36,8 @@ from omnivector.core.errors import (
     MissingDependencyError,
     OmnivectorError,
     StorageError,
+    lance_message,
+    storage_error,
 )
 from omnivector.core.validation import is_integer
 from omnivector.indexing.catalog import IndexInfo, list_indexes
@@ -51,7 +53,6 @@ _MAX_ROWS_PER_FILE = 1_048_576
 # Index kinds lance-ray builds in segments, one per worker.
 _SCALAR_KINDS = ("BTREE", "BITMAP", "INVERTED")
 _MAX_SAMPLE_RATE = 256
-_INSTALL_HINT = "pip install 'omni-vector[ray]'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ def ray_modules(engine: RayEngine) -> tuple[Any, Any]:
         import ray
     except ImportError as exc:
         raise MissingDependencyError(
-            f"engine='ray' needs Ray and lance-ray, which are not installed: {_INSTALL_HINT}"
+            "engine='ray' needs Ray and lance-ray, which are not installed", extra="ray"
         ) from exc
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False}
@@ -277,7 +278,7 @@ def _build_errors(action: str) -> Iterator[None]:
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise IndexBuildError(f"{action} failed: {exc}") from exc
+        raise IndexBuildError(f"{action} failed: {lance_message(exc)}") from exc
 
 
 @contextmanager
@@ -287,4 +288,4 @@ def _storage_errors(action: str) -> Iterator[None]:
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise StorageError(f"{action} failed: {exc}") from exc
+        raise storage_error(action, exc) from exc

@@ -21,8 +21,8 @@ from omnivector.core.errors import (
     DuplicateIdError,
     InvalidInputError,
     OmnivectorError,
-    StorageError,
     lance_errors,
+    storage_error,
 )
 from omnivector.core.filters import ids_filter
 from omnivector.core.results import WriteResult
@@ -220,7 +220,7 @@ def _write_blocks(
     except OmnivectorError:
         raise
     except Exception as exc:
-        raise StorageError(f"the distributed write to {ctx.name!r} failed: {exc}") from exc
+        raise storage_error(f"the distributed write to {ctx.name!r}", exc) from exc
     fragments = [
         pickle.loads(raw) for row in results.column("fragments").to_pylist() for raw in row
     ]

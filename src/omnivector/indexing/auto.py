@@ -9,6 +9,7 @@ from omnivector.indexing.catalog import IndexInfo, describe
 from omnivector.indexing.planning import (
     EXACT_SEARCH_MAX_ROWS,
     IndexRequest,
+    IndexSkipped,
     plan_fts_index,
     plan_scalar_index,
     plan_vector_index,
@@ -30,9 +31,12 @@ def auto_index(
     present = {tuple(i.columns) for i in describe(dataset)}
     results: list[IndexBuild | IndexInfo] = []
 
-    def build(plan: Callable[[Dataset], IndexRequest | None]) -> None:
+    def build(plan: Callable[[Dataset], IndexRequest | IndexSkipped]) -> None:
         # each plan reads the current version: a blocking build before it has committed
-        result = builder.run(plan(ctx.dataset()), background=background)
+        request = plan(ctx.dataset())
+        if isinstance(request, IndexSkipped):
+            return
+        result = builder.run(request, background=background)
         if result is not None:
             results.append(result)
 

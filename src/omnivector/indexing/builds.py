@@ -31,10 +31,11 @@ from omnivector.core.errors import (
     IndexBuildError,
     OmnivectorError,
     lance_errors,
+    lance_message,
 )
 from omnivector.core.schema import TableSpec
 from omnivector.indexing.catalog import IndexInfo, list_indexes
-from omnivector.indexing.planning import IndexRequest, plan_fts_index
+from omnivector.indexing.planning import IndexRequest, IndexSkipped, plan_fts_index
 from omnivector.indexing.watch import StallWatch
 from omnivector.storage.context import StoreServices
 from omnivector.storage.datasets import Dataset
@@ -46,6 +47,7 @@ __all__ = [
     "IndexBuilder",
     "build_in_process",
     "index_new_table",
+    "skip",
     "worker_command",
 ]
 
@@ -63,6 +65,12 @@ def index_new_table(name: str, dataset: Dataset, spec: TableSpec) -> None:
     request = plan_fts_index(name, dataset, spec, "text", replace=False, tokenizer={})
     with lance_errors(f"creating table {name!r}"):
         build_in_process(dataset, request)
+
+
+def skip(skipped: IndexSkipped, *, background: bool) -> IndexBuild | IndexSkipped:
+    """Log why no index is built; the answer ``create_index`` returns for it."""
+    log.info("%s", skipped.reason)
+    return IndexBuild.not_built(skipped) if background else skipped
 
 
 def build_in_process(
@@ -105,7 +113,8 @@ class IndexBuild:
     """A handle on one index build: poll, wait, await, cancel, or get a callback.
 
     Works like ``concurrent.futures.Future``: ``result()`` returns the index's
-    :class:`IndexInfo` or raises the build's error (``IndexBuildError``).
+    :class:`IndexInfo` or raises the build's error (``IndexBuildError``). A request the
+    policy answered without building is finished at once; ``skipped`` says why.
     """
 
     def __init__(self, request: IndexRequest) -> None:
@@ -124,12 +133,15 @@ class IndexBuild:
         self._lock = threading.Lock()
         self._cancel_requested = threading.Event()
         self._process: subprocess.Popen[str] | None = None
+        self.skipped: IndexSkipped | None = None
 
     @classmethod
-    def skipped(cls, table: str, reason: str) -> IndexBuild:
-        """A finished handle for a request the policy answered without building."""
-        build = cls(IndexRequest(table, "vector", "NONE", "", {}))
-        build._stage = reason
+    def not_built(cls, skipped: IndexSkipped) -> IndexBuild:
+        """A finished handle for a request the policy answered without building
+        (``build.skipped`` and ``build.progress["stage"]`` say why)."""
+        build = cls(IndexRequest(skipped.table, skipped.column, "NONE", "", {}))
+        build.skipped = skipped
+        build._stage = skipped.reason
         build._finish("succeeded")
         return build
 
@@ -267,11 +279,7 @@ class IndexBuilder:
         self._builds: list[IndexBuild] = []
         self._lock = threading.Lock()
 
-    def run(
-        self, request: IndexRequest | None, *, background: bool
-    ) -> IndexBuild | IndexInfo | None:
-        if request is None:
-            return IndexBuild.skipped("", "exact search") if background else None
+    def run(self, request: IndexRequest, *, background: bool) -> IndexBuild | IndexInfo | None:
         if not background:
             with self._build_locks(request, None):
                 self._build_here(request, None)
@@ -360,7 +368,7 @@ class IndexBuilder:
                 if isinstance(exc, IndexBuildError)
                 else IndexBuildError(
                     f"building {request.kind} index on {request.table!r}.{request.column} "
-                    f"failed: {exc}"
+                    f"failed: {lance_message(exc)}"
                 )
             )
             if error is not exc:
@@ -378,7 +386,8 @@ class IndexBuilder:
             raise
         except Exception as exc:
             raise IndexBuildError(
-                f"building {request.kind} index on {request.table!r}.{request.column} failed: {exc}"
+                f"building {request.kind} index on {request.table!r}.{request.column} failed: "
+                f"{lance_message(exc)}"
             ) from exc
         self._datasets.put(request.table, dataset)
 

@@ -22,6 +22,7 @@ __all__ = [
     "SCALAR_KINDS",
     "VECTOR_KINDS",
     "IndexRequest",
+    "IndexSkipped",
     "plan_fts_index",
     "plan_scalar_index",
     "plan_vector_index",
@@ -91,6 +92,21 @@ class IndexRequest:
         return cls(**json.loads(text))
 
 
+@dataclass(frozen=True, slots=True)
+class IndexSkipped:
+    """What ``create_index`` returns when it decides not to build: ``reason`` says why.
+
+    It is falsy, so ``if tbl.create_index(): ...`` reads as "an index was built".
+    """
+
+    table: str
+    column: str
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def plan_vector_index(
     table: str,
     dataset: Dataset,
@@ -100,8 +116,9 @@ def plan_vector_index(
     metric: str | None,
     replace: bool,
     params: dict[str, Any],
-) -> IndexRequest | None:
-    """Resolve a vector index request; ``None`` when "auto" prefers exact search."""
+) -> IndexRequest | IndexSkipped:
+    """Resolve a vector index request; :class:`IndexSkipped` when "auto" prefers exact
+    search."""
     if metric is not None and metric != spec.metric:
         raise InvalidInputError(
             f"index metric {metric!r} differs from the table's metric {spec.metric!r}; "
@@ -113,7 +130,13 @@ def plan_vector_index(
     chosen = kind.upper()
     if chosen == "AUTO":
         if rows < EXACT_SEARCH_MAX_ROWS:
-            return None
+            return IndexSkipped(
+                table,
+                "vector",
+                f"no vector index built: table {table!r} has {rows} rows, fewer than "
+                f"{EXACT_SEARCH_MAX_ROWS}, where exact search is fast and exact. Pass a kind "
+                "(e.g. kind='IVF_HNSW_SQ') to build one anyway",
+            )
         chosen = AUTO_VECTOR_KIND
     if chosen not in VECTOR_KINDS:
         raise InvalidInputError(

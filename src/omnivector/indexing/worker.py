@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from omnivector.core.errors import lance_message
 from omnivector.indexing.builds import build_in_process
 from omnivector.indexing.planning import IndexRequest
 from omnivector.storage.datasets import open_uri
@@ -48,7 +49,8 @@ def main() -> int:
         dataset = open_uri(job["uri"], storage_options=job.get("storage_options"))
         build_in_process(dataset, request, report if job.get("progress", True) else None)
     except Exception as exc:
-        print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}), flush=True)
+        message = f"{type(exc).__name__}: {lance_message(exc)}"
+        print(json.dumps({"event": "error", "message": message}), flush=True)
         return 1
     print(json.dumps({"event": "done"}), flush=True)
     return 0

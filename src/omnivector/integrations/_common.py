@@ -16,7 +16,7 @@ __all__ = ["TableHolder", "check_options", "maximal_marginal_relevance", "missin
 def missing_dependency(module: str, package: str, extra: str) -> ov.MissingDependencyError:
     """The error for an integration module imported without its framework installed."""
     return ov.MissingDependencyError(
-        f"{module} needs {package}, which is not installed: pip install 'omni-vector[{extra}]'"
+        f"{module} needs {package}, which is not installed", extra=extra
     )
 
 

@@ -340,7 +340,7 @@ def _relevances(scored: list[tuple[Document, float]]) -> list[tuple[Document, fl
 
 
 def _document(hit: ov.Hit) -> Document:
-    return Document(id=hit.id, page_content=hit.text or "", metadata=hit.metadata)
+    return Document(id=hit.id, page_content=hit.text or "", metadata=hit.metadata or {})
 
 
 def _scored(hits: ov.SearchResults) -> list[tuple[Document, float]]:

@@ -340,7 +340,7 @@ def _node(text: str | None, metadata: dict[str, Any], fields: Mapping[str, Any])
 
 def _result(hits: Sequence[ov.Hit], similarities: list[float]) -> VectorStoreQueryResult:
     return VectorStoreQueryResult(
-        nodes=[_node(hit.text, hit.metadata, hit.fields) for hit in hits],
+        nodes=[_node(hit.text, hit.metadata or {}, hit.fields) for hit in hits],
         similarities=similarities,
         ids=[hit.id for hit in hits],
     )

@@ -23,9 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from omnivector.core.configs import MaintenanceConfig
-from omnivector.core.errors import (
-    CommitConflictError,
-)
+from omnivector.core.errors import CommitConflictError, OmnivectorError
 from omnivector.indexing.catalog import IndexInfo, list_indexes
 from omnivector.indexing.planning import IndexRequest, plan_fts_index
 from omnivector.maintenance.compaction import (
@@ -170,6 +168,12 @@ class AutoMaintainer:
                 self._running = name
             try:
                 self.maintain(name, thorough=thorough)
+            except OmnivectorError as exc:  # a full disk, read-only storage: said in one line
+                log.warning(
+                    "auto-maintenance of %s failed; it will be retried after the next write: %s",
+                    name,
+                    exc,
+                )
             except Exception:
                 log.warning(
                     "auto-maintenance of %s failed; it will be retried after the next write",

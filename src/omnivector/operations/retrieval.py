@@ -255,7 +255,10 @@ def _hits(
         if name not in (_DISTANCE, _SCORE)
     }
     missing: list[Any] = [None] * table.num_rows
-    metadata = [decode_metadata(raw) for raw in values.get("metadata", missing)]
+    # not fetched: None, where a stored document without metadata reads as {}
+    metadata = (
+        [decode_metadata(raw) for raw in values["metadata"]] if "metadata" in values else missing
+    )
     declared = [name for name in spec.fields if name in values]
     vectors = values.get("vector", missing)
     distances = distance or missing

@@ -96,7 +96,7 @@ def search(
     vector_query = text_query = None
     if vector is not None:
         vector_query = VectorQuery(
-            vector=query_vector(vector, ctx.spec.dimension),
+            vector=query_vector(vector, ctx.spec.dimension, ctx.spec.metric),
             k=limit,
             nprobes=nprobes,
             ef=ef,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from omnivector.core.errors import (
     InvalidInputError,
@@ -21,6 +21,8 @@ __all__ = ["VersionInfo", "checkout_dataset", "restore", "tag", "tags", "untag",
 
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
+    """One version of a table; ``timestamp`` is its commit time, timezone-aware (UTC)."""
+
     version: int
     timestamp: datetime
     operation: str | None
@@ -74,7 +76,10 @@ def _versions(dataset: Dataset) -> list[VersionInfo]:
 
 
 def _as_datetime(value: datetime | int) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromtimestamp(value)
+    """A version's commit time, timezone-aware in UTC (pylance gives naive local time)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _operation(dataset: Dataset, version: int) -> str | None:

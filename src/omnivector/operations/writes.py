@@ -20,6 +20,7 @@ from omnivector.core.errors import (
     CommitConflictError,
     DuplicateIdError,
     InvalidInputError,
+    OmnivectorError,
     UnsafeOperationError,
     is_commit_conflict,
     lance_errors,
@@ -66,7 +67,7 @@ def add(
             ids = table.column("id")
             hashes = SortedIdHashes.of(ids)
             check_batch_ids(ids, hashes)
-            check_vectors(table)
+            check_vectors(table, metric=ctx.spec.metric)
             check = check_new_ids(services.digests, ctx.name, dataset, ids, hashes)
         except BaseException:
             _drop_files(ctx, writing)
@@ -98,20 +99,27 @@ def upsert(
     if table.num_rows == 0:
         return WriteResult(version=int(ctx.dataset().version))
 
+    datasets = ctx.services.datasets
+
     def commit() -> WriteResult:
         dataset = ctx.writable_dataset()
-        with lance_errors(f"upserting into {ctx.name!r}"):
-            stats = (
-                dataset.merge_insert("id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(_reader(table))
-            )
-        ctx.publish(dataset)
+        action = f"upserting into {ctx.name!r}"
+        try:
+            with lance_errors(action):
+                transaction, stats = (
+                    dataset.merge_insert("id")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute_uncommitted(_reader(table))
+                )
+        except OmnivectorError:
+            datasets.drop_failed_deletions(ctx.name, int(dataset.version))
+            raise
+        written = datasets.commit(ctx.name, dataset, transaction, action=action)
         return WriteResult(
             inserted=int(stats["num_inserted_rows"]),
             updated=int(stats["num_updated_rows"]),
-            version=int(dataset.version),
+            version=int(written.version),
         )
 
     result = _write(ctx, commit)
@@ -157,7 +165,11 @@ def delete(
         with lance_errors(f"deleting from {ctx.name!r}", user_sql=where_sql is not None):
             for predicate in predicates:
                 before = dataset.count_rows()
-                dataset.delete(predicate)
+                try:
+                    dataset.delete(predicate)
+                except Exception:
+                    ctx.services.datasets.drop_failed_deletions(ctx.name, int(dataset.version))
+                    raise
                 deleted += before - dataset.count_rows()
         ctx.publish(dataset)
         return WriteResult(deleted=deleted, version=int(dataset.version))

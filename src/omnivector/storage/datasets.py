@@ -8,6 +8,7 @@ workers, Ray tasks) and commit prepared operations. Operations elsewhere receive
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias, cast
@@ -18,9 +19,14 @@ from lance.fragment import write_fragments
 from lance.optimize import CompactionOptions
 
 from omnivector.core.configs import DatasetCacheConfig
-from omnivector.core.errors import TableNotFoundError, lance_errors
+from omnivector.core.errors import OmnivectorError, TableNotFoundError, lance_errors
 from omnivector.core.layout import StorageVersion
-from omnivector.storage.locations import StoreLocation, data_files
+from omnivector.storage.locations import (
+    StoreLocation,
+    data_files,
+    deletion_read_version,
+    fragment_files,
+)
 from omnivector.storage.pool import CacheInfo, DatasetCache
 
 __all__ = [
@@ -33,6 +39,8 @@ __all__ = [
     "commit_update",
     "open_uri",
 ]
+
+log = logging.getLogger(__name__)
 
 #: A Lance dataset handle (``lance.LanceDataset``).
 Dataset: TypeAlias = lance.LanceDataset
@@ -132,13 +140,66 @@ class Datasets:
         transaction: Transaction = write_fragments(_reader(data), dataset, return_transaction=True)
         return transaction
 
-    def commit(self, name: str, dataset: Dataset, transaction: Transaction) -> Dataset:
-        """Commit written files onto ``dataset`` and pool the new version."""
-        with lance_errors(f"adding to {name!r}"):
-            # the new handle shares the dataset's session, the store's
-            written = lance.LanceDataset.commit(dataset, transaction)
+    def commit(
+        self, name: str, dataset: Dataset, transaction: Transaction, *, action: str | None = None
+    ) -> Dataset:
+        """Commit written files onto ``dataset`` and pool the new version.
+
+        A commit that fails (a full disk, a conflict) leaves files no version uses: they are
+        removed, unless the latest version uses them (the commit landed after all: that
+        version is returned).
+        """
+        try:
+            with lance_errors(action or f"adding to {name!r}"):
+                # the new handle shares the dataset's session, the store's
+                written = lance.LanceDataset.commit(dataset, transaction)
+        except OmnivectorError:
+            landed = self._clean_failed_commit(name, dataset, transaction)
+            if landed is None:
+                raise
+            written = landed
         self._pool.put(name, written)
         return written
+
+    def _clean_failed_commit(
+        self, name: str, dataset: Dataset, transaction: Transaction
+    ) -> Dataset | None:
+        """The latest version if it holds the transaction's files; else remove the files
+        (those the dataset read does not use) and return None."""
+        read = fragment_files(f.metadata for f in dataset.get_fragments())
+        written = fragment_files(_operation_fragments(transaction.operation)) - read
+        latest = self._latest(name)
+        if latest is None:  # whether it landed is unknown: keep the files
+            return None
+        stored = fragment_files(f.metadata for f in latest.get_fragments())
+        if written and written <= stored:
+            return latest
+        self.location.remove_files(name, sorted(written - stored))
+        return None
+
+    def drop_failed_deletions(self, name: str, read_version: int) -> None:
+        """Remove the deletion files of a write that read ``read_version`` and failed: Lance
+        writes them before committing, named after the version read, and only writes
+        holding the table's write lock (the caller) make them."""
+        latest = self._latest(name)
+        if latest is None:
+            return
+        stored = fragment_files(f.metadata for f in latest.get_fragments())
+        try:
+            found = self.location.list_files(name, "_deletions")
+        except OSError as exc:
+            log.debug("could not list the deletion files of %s: %s", name, exc)
+            return
+        stale = [p for p in found if deletion_read_version(p) == read_version and p not in stored]
+        self.location.remove_files(name, stale)
+
+    def _latest(self, name: str) -> Dataset | None:
+        """A fresh handle on the latest version, or None if it cannot be opened."""
+        try:
+            return self.open_private(name)
+        except OmnivectorError as exc:
+            log.debug("could not open %s to clean up a failed write: %s", name, exc)
+            return None
 
     def drop_written(self, name: str, transaction: Transaction) -> None:
         """Remove the data files of an append that will not be committed."""
@@ -198,6 +259,12 @@ def commit_update(
         read_version=read_version,
         storage_options=dict(storage_options) if storage_options else None,
     )
+
+
+def _operation_fragments(operation: Any) -> list[Any]:
+    """The fragments a Lance operation adds or changes (an append's, an update's)."""
+    names = ("fragments", "new_fragments", "updated_fragments")
+    return [fragment for name in names for fragment in getattr(operation, name, None) or []]
 
 
 def _reader(table: pa.Table) -> pa.RecordBatchReader:

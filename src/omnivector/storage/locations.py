@@ -20,10 +20,10 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from omnivector.core.errors import InvalidInputError, StorageError
+from omnivector.core.errors import InvalidInputError, storage_error
 from omnivector.core.schema import check_table_name
 
-__all__ = ["StoreLocation", "data_files"]
+__all__ = ["StoreLocation", "data_files", "deletion_read_version", "fragment_files"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class StoreLocation:
             path = Path(text.removeprefix("file://")).expanduser()
             if path.exists() and not path.is_dir():
                 raise InvalidInputError(f"{path} exists and is not a directory; pick a directory")
-            path.mkdir(parents=True, exist_ok=True)
+            # created by the first write (Lance makes a table's directories), never by reads
             self.root = str(path.resolve())
             self._fs: pafs.FileSystem = pafs.LocalFileSystem()
             self._fs_root = self.root
@@ -61,7 +61,7 @@ class StoreLocation:
             self._fs, self._fs_root = _remote_filesystem(self.root, self.storage_options)
             digest = hashlib.sha256(self.root.encode()).hexdigest()[:16]
             self.lock_dir = Path.home() / ".cache" / "omnivector" / "locks" / digest
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_dir_made = False
 
     def table_uri(self, name: str) -> str:
         check_table_name(name)
@@ -71,7 +71,15 @@ class StoreLocation:
         return uri
 
     def lock_path(self, name: str, purpose: str) -> str:
+        """The lock file of table ``name`` for ``purpose``; its directory is made on first
+        use (locks are taken by writes, so a store only read stays untouched)."""
         check_table_name(name)
+        if not self._lock_dir_made:
+            try:
+                self.lock_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error(f"creating the lock directory {self.lock_dir}", exc) from exc
+            self._lock_dir_made = True
         return str(self.lock_dir / f"{name}.{purpose}.lock")
 
     def bytes_on_disk(self, name: str) -> int:
@@ -100,7 +108,7 @@ class StoreLocation:
             with self._fs.open_output_stream(self._identity_path(name, identity)):
                 pass
         except OSError as exc:
-            raise StorageError(f"could not record the identity of table {name!r}: {exc}") from exc
+            raise storage_error(f"recording the identity of table {name!r}", exc) from exc
         return identity
 
     def identity(self, name: str) -> str | None:
@@ -160,7 +168,17 @@ class StoreLocation:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StorageError(f"could not remove table {name!r}: {exc}") from exc
+            raise storage_error(f"removing table {name!r}", exc) from exc
+
+    def list_files(self, name: str, folder: str) -> list[str]:
+        """The files in ``folder`` of table ``name``, relative to the table's directory."""
+        uri = self.table_uri(name)
+        selector = pafs.FileSelector(self._fs_path(f"{uri}/{folder}"), allow_not_found=True)
+        return [
+            f"{folder}/{info.base_name}"
+            for info in self._fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        ]
 
     def remove_files(self, name: str, paths: list[str]) -> None:
         """Delete files inside table ``name`` given relative to its directory (best effort:
@@ -190,6 +208,24 @@ class StoreLocation:
 def data_files(fragments: Iterable[Any]) -> list[str]:
     """The data files of Lance fragments, relative to their table's directory."""
     return [f"data/{file.path}" for fragment in fragments for file in fragment.files]
+
+
+def fragment_files(fragments: Iterable[Any]) -> set[str]:
+    """The data and deletion files of Lance fragments (``FragmentMetadata``), relative to
+    their table's directory."""
+    files: set[str] = set()
+    for fragment in fragments:
+        files.update(f"data/{file.path}" for file in fragment.files)
+        if fragment.deletion_file is not None:
+            files.add(fragment.deletion_file.path(fragment.id))
+    return files
+
+
+def deletion_read_version(path: str) -> int | None:
+    """The version a deletion file's write read from: Lance names them
+    ``_deletions/<fragment>-<read version>-<random>.<ext>``."""
+    parts = path.rsplit("/", 1)[-1].split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def _remote_filesystem(root: str, options: dict[str, str]) -> tuple[pafs.FileSystem, str]:

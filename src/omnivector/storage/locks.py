@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 
-from omnivector.core.errors import CommitConflictError
+from omnivector.core.errors import CommitConflictError, storage_error
 
 try:
     import fcntl
@@ -151,7 +151,10 @@ def _flock(
 ) -> Iterator[None]:
     assert fcntl is not None
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:  # read-only storage, no space for the file, no permission
+        raise storage_error(f"taking the {what} lock ({path})", exc) from exc
     owner = os.getpid()
     try:
         deadline = time.monotonic() + timeout
