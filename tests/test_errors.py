@@ -58,3 +58,9 @@ def test_a_missing_dependency_names_the_extra_to_install(
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ov.MissingDependencyError, match=r"omni-vector\[pandas\]"):
         hits.to_pandas()
+
+
+def test_an_interrupt_inside_lance_stays_an_interrupt() -> None:
+    # Lance reports a KeyboardInterrupt raised while it read Python data as an external error
+    with pytest.raises(KeyboardInterrupt), lance_errors("adding to 't'"):
+        raise OSError("External error: KeyboardInterrupt: ")

@@ -225,6 +225,9 @@ class LanceErrors:
     ) -> Literal[False]:
         if exc is None or isinstance(exc, OmnivectorError):
             return False
+        if "KeyboardInterrupt" in str(exc):
+            # Ctrl-C reached Python while Lance was reading our data: it stays an interrupt
+            raise KeyboardInterrupt from exc
         action, user_sql = self.action, self.user_sql
         if isinstance(exc, (ValueError, TypeError)):
             if user_sql:
