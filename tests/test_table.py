@@ -224,10 +224,11 @@ def test_zero_vectors_are_refused_in_cosine_tables(tmp_path: Path) -> None:
     rows = [{"id": "a", "vector": [1.0] * DIM}, {"id": "zero", "vector": [0.0] * DIM}]
     with ov.VectorStore(tmp_path, dimension=DIM) as store:
         cosine = store.create_table("cosine")
+        created = cosine.version
         for write in (cosine.add, cosine.upsert):
             with pytest.raises(ov.InvalidInputError, match="position 1 is all zeros"):
                 write(rows)
-        assert cosine.count() == 0 and cosine.version == 1 and _data_files(cosine) == set()
+        assert cosine.count() == 0 and cosine.version == created and _data_files(cosine) == set()
         for metric in ("l2", "dot"):
             assert store.create_table(metric, metric=metric).add(rows).inserted == 2
 

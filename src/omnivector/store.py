@@ -301,11 +301,7 @@ class VectorStore(StoreCompat):
         return self._table(name, spec, embedding, identity)
 
     def _table(
-        self,
-        name: str,
-        spec: TableSpec,
-        embedding: EmbeddingFunction | None,
-        identity: str | None,
+        self, name: str, spec: TableSpec, embedding: EmbeddingFunction | None, identity: str | None
     ) -> Table:
         return Table(
             TableContext(name, spec, self._services, identity=identity),

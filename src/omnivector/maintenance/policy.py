@@ -264,6 +264,9 @@ class AutoMaintainer:
         )
         if not (needs_compaction or needs_index or needs_cleanup) or self._stopped():
             return False
+        # a run due for another reason merges small fragments too: short processes that each
+        # add a few batches would otherwise leave up to max_small_fragments of them behind
+        needs_compaction = needs_compaction or int(summary["num_small_files"]) > 1
         try:
             with ctx.services.locks.maintenance(name, timeout=NO_WAIT):
                 if needs_compaction:
