@@ -51,6 +51,7 @@ EXPECTED = {
     "TableHealth",
     "TableNotFoundError",
     "TableStats",
+    "UnsafeOperationError",
     "VectorStore",
     "VersionInfo",
     "VersionNotFoundError",

@@ -52,6 +52,8 @@ def test_index_suite(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kinds["IVF_FLAT"]["recall@10"] > 0.5
     assert kinds["auto (exact)"]["build_s"] >= 0
     assert set(result["stalls"]) == {"process", "thread"}
+    first = {row["query"]: row for row in result["first_queries"]}
+    assert set(first) == {"text", "hybrid"} and all(r["idle_ms"] > 0 for r in first.values())
 
 
 def test_objectstore_suite(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,7 +117,7 @@ def test_import_creates_store_and_table_with_mapping(store_path: Path, source: P
             {"category": "string"},
         )
         assert table.count() == 60
-        assert table.version == 4  # created, then one commit per 25-row batch
+        assert table.version == 5  # created, its full-text index, one commit per 25-row batch
         [doc] = table.get(["7"])
     original = documents(60)[7]
     assert doc["text"] == original["body"] and doc["category"] == "blog"
@@ -194,11 +194,12 @@ def test_tables_info_count(store_path: Path) -> None:
     assert cli_json("--store", store_path, "tables") == [{"name": "docs"}]
     counted = cli_json("--store", store_path, "tables", "--counts")
     assert counted == [
-        {"name": "docs", "rows": 60, "dimension": DIM, "metric": "cosine", "version": 4}
+        {"name": "docs", "rows": 60, "dimension": DIM, "metric": "cosine", "version": 5}
     ]
     info = cli_json("--store", store_path, "info", "docs")
     assert (info["rows"], info["dimension"], info["fields"]) == (60, DIM, {"category": "string"})
-    assert info["indexes"] == [] and info["storage"]["storage_version"] == "2.2"
+    assert [i["name"] for i in info["indexes"]] == ["text_idx"]
+    assert info["storage"]["storage_version"] == "2.2"
     where = '{"category": "paper", "year": {"$gte": 2030}}'
     assert cli_json("--store", store_path, "count", "docs", "--where", where)["count"] == 10
     human = cli("--store", store_path, "count", "docs")
@@ -274,11 +275,11 @@ def test_index_create_list_status_drop(store_path: Path, opened: ov.VectorStore,
     too_small = fail_line(cli("--store", store_path, "index", "create", "docs", "--kind", "IVF_PQ"))
     assert "needs at least 256" in too_small
     listed = cli_json("--store", store_path, "index", "list", big)
-    assert {i["name"] for i in listed} == {"vector_idx", "category_idx"}
+    assert {i["name"] for i in listed} == {"vector_idx", "category_idx", "text_idx"}
     assert [i.name for i in opened.table(big).indexes()] == [i["name"] for i in listed]
     status = cli_json("--store", store_path, "index", "status")
     assert [(s["table"], s["busy"], len(s["indexes"])) for s in status] == [
-        ("big", False, 2), ("docs", False, 0)
+        ("big", False, 3), ("docs", False, 1)
     ]  # fmt: skip
     assert cli_json("--store", store_path, "index", "drop", big, "category_idx")["dropped"]
     assert "no index 'category_idx'" in fail_line(
@@ -326,16 +327,16 @@ def test_index_status_and_wait_see_another_holder_of_the_lock(
 
 def test_versions_tag_restore(store_path: Path, opened: ov.VectorStore) -> None:
     assert cli_json("--store", store_path, "tag", "docs", "loaded") == {
-        "table": "docs", "tag": "loaded", "version": 4
+        "table": "docs", "tag": "loaded", "version": 5
     }  # fmt: skip
     cli_json("--store", store_path, "delete", "docs", "--where", '{"year": {"$lt": 2050}}')
     assert opened.table("docs").count() == 10
     versions = cli_json("--store", store_path, "versions", "docs")
-    assert [v["version"] for v in versions] == [1, 2, 3, 4, 5]
-    assert versions[3]["tags"] == ["loaded"] and versions[4]["rows"] == 10
+    assert [v["version"] for v in versions] == [1, 2, 3, 4, 5, 6]
+    assert versions[4]["tags"] == ["loaded"] and versions[5]["rows"] == 10
     restored = cli_json("--store", store_path, "restore", "docs", "loaded")
-    assert restored["version"] == 6 and opened.table("docs").count() == 60
-    assert cli_json("--store", store_path, "restore", "docs", "2")["version"] == 7
+    assert restored["version"] == 7 and opened.table("docs").count() == 60
+    assert cli_json("--store", store_path, "restore", "docs", "3")["version"] == 8
     assert opened.table("docs").count() == 25
     assert "no tag 'nope'" in fail_line(cli("--store", store_path, "restore", "docs", "nope"))
     assert cli_json("--store", store_path, "tag", "docs", "loaded", "--delete")["deleted"]
@@ -574,7 +575,7 @@ def test_python_dash_m_and_a_detached_index_build(
     assert waited.returncode == 0, waited.stderr
     [entry] = json.loads(waited.stdout)
     assert entry["busy"] is False
-    assert [i["kind"] for i in entry["indexes"]] == ["IVF_FLAT"], log.read_text()
+    assert [i["kind"] for i in entry["indexes"]] == ["INVERTED", "IVF_FLAT"], log.read_text()
     output = log.read_text()
     assert re.search(r"index build on big.vector \(IVF_FLAT\): (queued|running)", output)
     assert '"indexed_rows": 300' in output

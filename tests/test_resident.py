@@ -267,6 +267,7 @@ def test_half_precision_graph(tmp_path: Path, rng: np.random.Generator, engine: 
     with ov.VectorStore(
         tmp_path / "s",
         dimension=DIM,
+        maintenance=ov.MaintenanceConfig(enabled=False),  # no new version between queries
         resident=ov.ResidentConfig(min_rows=0, precision="f16", engine=engine),  # type: ignore[arg-type]
     ) as store:
         table = store.create_table("t", fields=CATEGORY)
@@ -357,7 +358,10 @@ def test_a_table_created_again_elsewhere_is_not_served_from_the_old_graph(
     time.sleep(0.15)  # past the racy window: the pool trusts the table's directory stamp
     version = table.version
     second = rng.standard_normal((ROWS, DIM)).astype(np.float32)
-    with ov.VectorStore(resident_store.path) as other:  # another process, in effect
+    # another process, in effect (no maintenance: it would move past the same version number)
+    with ov.VectorStore(
+        resident_store.path, maintenance=ov.MaintenanceConfig(enabled=False)
+    ) as other:
         other.drop_table("t")
         other.create_table("t", dimension=DIM, fields=CATEGORY).add(arrow_docs(second, start=ROWS))
     assert table.version == version  # the same version number, other rows

@@ -147,7 +147,7 @@ def test_stores_and_tables_pickle_as_their_path_and_options(tmp_path: Path) -> N
         table.add([{"id": "a", "vector": [1.0] * DIM}])
         table.add([{"id": "b", "vector": [2.0] * DIM}])
         store_copy, table_copy, view_copy = pickle.loads(
-            pickle.dumps((store, table, table.checkout(2)))
+            pickle.dumps((store, table, table.checkout(3)))
         )
         assert store_copy is not store and table_copy._store is store_copy
         assert store_copy.path == store.path and store_copy.metric == "l2"

@@ -122,7 +122,7 @@ def test_delete_by_ids_and_by_filters(table: ov.Table, rng: np.random.Generator)
     assert table.delete(where={"group": "g1"}).deleted == group
     assert table.count() == 30 - 2 - papers - group
     assert table.count({"category": "paper"}) == 0
-    with pytest.raises(ov.InvalidInputError, match="either ids"):
+    with pytest.raises(ov.InvalidInputError, match="one of ids"):
         table.delete()
 
 
@@ -224,10 +224,11 @@ def test_zero_vectors_are_refused_in_cosine_tables(tmp_path: Path) -> None:
     rows = [{"id": "a", "vector": [1.0] * DIM}, {"id": "zero", "vector": [0.0] * DIM}]
     with ov.VectorStore(tmp_path, dimension=DIM) as store:
         cosine = store.create_table("cosine")
+        created = cosine.version
         for write in (cosine.add, cosine.upsert):
             with pytest.raises(ov.InvalidInputError, match="position 1 is all zeros"):
                 write(rows)
-        assert cosine.count() == 0 and cosine.version == 1 and _data_files(cosine) == set()
+        assert cosine.count() == 0 and cosine.version == created and _data_files(cosine) == set()
         for metric in ("l2", "dot"):
             assert store.create_table(metric, metric=metric).add(rows).inserted == 2
 

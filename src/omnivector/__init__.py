@@ -38,6 +38,7 @@ from omnivector.core.errors import (
     StoreClosedError,
     TableExistsError,
     TableNotFoundError,
+    UnsafeOperationError,
     VersionNotFoundError,
 )
 from omnivector.core.fusion import RRF, Weighted
@@ -104,6 +105,7 @@ __all__ = [
     "TableHealth",
     "TableNotFoundError",
     "TableStats",
+    "UnsafeOperationError",
     "VectorStore",
     "VersionInfo",
     "VersionNotFoundError",

@@ -14,7 +14,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from omnivector.core.layout import DEFAULT_STORAGE, StorageOptions
 from omnivector.core.results import ImportResult
 from omnivector.core.schema import TableSpec, check_dimension, check_metric, check_table_name
 from omnivector.embeddings import EmbeddingFunction, EmbeddingFunctions
-from omnivector.indexing.builds import IndexBuild, IndexBuilder
+from omnivector.indexing.builds import IndexBuild, IndexBuilder, index_new_table
 from omnivector.maintenance.policy import AutoMaintainer
 from omnivector.operations import files
 from omnivector.resident.config import ResidentConfig
@@ -95,7 +95,12 @@ class VectorStore(StoreCompat):
         #: one instance of each embedding function the store's tables use
         self.embedding_functions = EmbeddingFunctions()
         self._location = StoreLocation(path, self.storage_options)
-        self._datasets = Datasets(self._location, cache or DEFAULT_CACHE, self.storage_options)
+        self._datasets = Datasets(
+            self._location,
+            cache or DEFAULT_CACHE,
+            self.storage_options,
+            on_replaced=self._forget_table,
+        )
         self._query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-q")
         self._write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnivector-w")
         self._services = StoreServices(
@@ -109,9 +114,14 @@ class VectorStore(StoreCompat):
             index_builds=index_builds or DEFAULT_INDEX_BUILDS,
             check_open=self._check_open,
             after_write=self._after_write,
+            want_text_indexes=self._want_text_indexes,
         )
         self._builder = IndexBuilder(self._services)
-        self._maintainer = AutoMaintainer(self._services.maintenance, self._maintained)
+        self._maintainer = AutoMaintainer(
+            self._services.maintenance,
+            self._maintained,
+            lambda request: self._builder.run(request, background=True),
+        )
         if resident is True:
             resident = ResidentConfig()
         self._resident = ResidentGraphs(resident) if resident is not False else None
@@ -241,15 +251,17 @@ class VectorStore(StoreCompat):
             if self._location.exists(name):
                 return self._existing(name, spec, exist_ok, embedding)
             try:
-                self._datasets.create(
+                dataset, identity = self._datasets.create(
                     name, spec.arrow_schema(), storage_version=spec.storage.storage_version
                 )
             except Exception:
                 if self._location.exists(name):  # another process created it first
                     return self._existing(name, spec, exist_ok, embedding)
                 raise
+            index_new_table(name, dataset, spec)
+            self._datasets.put(name, dataset)
         log.debug("created table %s", name)
-        table = self._table(name, spec, embedding)
+        table = self._table(name, spec, embedding, identity)
         if data is not None:
             table.add(data)
         return table
@@ -275,7 +287,8 @@ class VectorStore(StoreCompat):
         use; ``embedding`` supplies one instead (a callable, or one whose package this
         process cannot import), of the table's dimension.
         """
-        dataset = self.open_dataset(name)
+        self._check_open()
+        dataset, identity = self._datasets.current(check_table_name(name))
         if name not in self._opened:  # auto-maintenance looks at a table on its first open
             self._opened.add(name)
             self._maintainer.notify(name, thorough=True)
@@ -287,11 +300,13 @@ class VectorStore(StoreCompat):
                     f"the embedding function's dimension {embedding.dimension} differs from "
                     f"table {name!r}'s dimension {spec.dimension}"
                 )
-        return self._table(name, spec, embedding)
+        return self._table(name, spec, embedding, identity)
 
-    def _table(self, name: str, spec: TableSpec, embedding: EmbeddingFunction | None) -> Table:
+    def _table(
+        self, name: str, spec: TableSpec, embedding: EmbeddingFunction | None, identity: str | None
+    ) -> Table:
         return Table(
-            TableContext(name, spec, self._services),
+            TableContext(name, spec, self._services, identity=identity),
             builder=self._builder,
             resident=self._resident,
             embedding=None if embedding is None else self.embedding_functions.adopt(embedding),
@@ -325,13 +340,18 @@ class VectorStore(StoreCompat):
                 return
             raise TableNotFoundError(f"table {name!r} does not exist in {self.path}")
         self._builder.cancel_table(name)
+        self._datasets.evict(name)
+        self._forget_table(name)
+        self._location.remove(name)
+
+    def _forget_table(self, name: str) -> None:
+        """Let go of what this store keeps about table ``name`` (dropped, or dropped and
+        created again by another process)."""
         self._maintainer.forget(name)
         self._opened.discard(name)
-        self._datasets.evict(name)
         self._services.digests.discard(name)
         if self._resident is not None:
             self._resident.discard(name)
-        self._location.remove(name)
 
     def open_dataset(self, name: str) -> Dataset:
         """The cached, up-to-date dataset of ``name`` (the pool's single entry point)."""
@@ -469,11 +489,16 @@ class VectorStore(StoreCompat):
     def _after_write(self, name: str) -> None:
         self._maintainer.notify(name)
 
+    def _want_text_indexes(self, name: str, columns: Sequence[str]) -> None:
+        self._maintainer.want_text_indexes(name, columns)
+
     def _maintained(self, name: str) -> TableContext | None:
         """The context auto-maintenance works on: None once closed or the table is gone."""
         if self._closed or name not in self:
             return None
-        return TableContext(name, self.table(name).spec, self._services)
+        dataset, identity = self._datasets.current(name)
+        spec = TableSpec.from_schema(dataset.schema)
+        return TableContext(name, spec, self._services, identity=identity)
 
 
 def _reopen(path: str, options: dict[str, Any]) -> VectorStore:

@@ -199,9 +199,15 @@ class Table(TableUpkeep, TableCompat):
         *,
         where: Mapping[str, Any] | None = None,
         where_sql: str | None = None,
+        all: bool = False,
     ) -> WriteResult:
-        """Delete documents by id or by filter; ``deleted`` counts the rows removed."""
-        return writes.delete(self._ctx, ids, where=where, where_sql=where_sql)
+        """Delete documents by id, by filter, or every one with ``all=True``; ``deleted``
+        counts the rows removed.
+
+        A filter that matches every row whatever the data (``{}``, ``where_sql="1=1"``) is
+        refused with ``UnsafeOperationError``: deleting everything takes ``all=True``.
+        """
+        return writes.delete(self._ctx, ids, where=where, where_sql=where_sql, everything=all)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -278,8 +284,9 @@ class Table(TableUpkeep, TableCompat):
         """Vector, full-text or hybrid search; see :mod:`omnivector.core.results` for scores.
 
         - ``vector``: nearest neighbours by the table's metric.
-        - ``text``: BM25 over the full-text index (built on first use if missing); quoted
-          phrases, ``+must`` and ``-must_not`` terms are understood.
+        - ``text``: BM25 over the full-text index (rows written since it was built are
+          scanned; a column without one is searched without it while auto-maintenance
+          builds it); quoted phrases, ``+must`` and ``-must_not`` terms are understood.
         - both: hybrid, fused by ``fusion`` (default ``RRF(k=60)``) from the k nearest
           vectors and the 2k best BM25 matches, retrieved concurrently.
         - ``query``: embedded by the table's embedding function, drives both retrievers.
@@ -309,7 +316,6 @@ class Table(TableUpkeep, TableCompat):
             rerank=rerank,
             normalize_scores=normalize_scores,
             graphs=self._resident,
-            builder=self._builder,
         )
 
     def load_resident(self, *, timeout: float | None = None) -> bool:

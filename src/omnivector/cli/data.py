@@ -11,7 +11,7 @@ import numpy as np
 import typer
 from rich.progress import Progress, TaskID
 
-from omnivector import InvalidInputError, embeddings
+from omnivector import InvalidInputError, UnsafeOperationError, embeddings
 from omnivector.cli.app import Cli, app, command, parse_where
 from omnivector.cli.render import (
     INDEX_COLUMNS,
@@ -408,15 +408,37 @@ def delete(
         ),
     ] = None,
     where: WhereOpt = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Delete every document (asks unless --yes).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete documents by id or by filter."""
-    if (ids is None) == (where is None):
-        raise typer.BadParameter("give either --ids or --where", param_hint="--ids/--where")
+    """Delete documents by id, by filter, or all of them.
+
+    A filter that matches every document by itself (such as '{}') is refused: use --all.
+    """
+    if (ids is not None) + (where is not None) + everything != 1:
+        raise typer.BadParameter(
+            "give one of --ids, --where or --all", param_hint="--ids/--where/--all"
+        )
     id_list = [part for value in ids or [] for part in value.split(",") if part]
     condition = parse_where(where)
     with cli.open_store() as store:
         tbl = store.table(table)
-        result = tbl.delete(id_list) if ids is not None else tbl.delete(where=condition)
+        if everything:
+            if not yes and not typer.confirm(f"Delete all {tbl.count():,} documents of {table}?"):
+                raise typer.Abort()
+            result = tbl.delete(all=True)
+        elif ids is not None:
+            result = tbl.delete(id_list)
+        else:
+            try:
+                result = tbl.delete(where=condition)
+            except UnsafeOperationError as exc:
+                raise UnsafeOperationError(
+                    f"--where {where} matches every document of {table}; nothing was deleted. "
+                    "Use --all --yes to delete every document"
+                ) from exc
     data = {"table": table, "deleted": result.deleted, "version": result.version}
     cli.emit(
         data,

@@ -34,6 +34,7 @@ __all__ = [
     "StorageError",
     "TableExistsError",
     "TableNotFoundError",
+    "UnsafeOperationError",
     "VersionNotFoundError",
     "is_commit_conflict",
     "lance_errors",
@@ -68,6 +69,11 @@ class DuplicateIdError(InvalidInputError):
 
 class InvalidFilterError(InvalidInputError):
     """A ``where`` filter cannot be compiled."""
+
+
+class UnsafeOperationError(InvalidInputError):
+    """A bulk operation would change every row without the caller saying so
+    (``delete(where={})``): pass ``all=True`` to mean it."""
 
 
 class SchemaError(InvalidInputError):

@@ -3,9 +3,11 @@
 
 Background builds run in a worker process by default: an in-process IVF_HNSW build occupies
 Lance's whole CPU pool and stalls every other query in the process for tens of seconds,
-while a separate, lower-priority process leaves queries answering. Every build and every
-compaction on a table holds that table's maintenance lock (across processes), so a
-compaction never wastes a build with a commit conflict.
+while a separate, lower-priority process leaves queries answering. Every build holds its
+table's maintenance lock shared and its index's lock (across processes): a compaction, which
+holds the maintenance lock alone, never wastes a build with a commit conflict, while builds of
+different indexes (the vector index and the full-text index) run side by side, as Lance
+allows; scalar and full-text builds have a queue of their own.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from omnivector.core.errors import (
     IndexBuildCancelledError,
     IndexBuildError,
     OmnivectorError,
+    lance_errors,
     lance_message,
 )
+from omnivector.core.schema import TableSpec
 from omnivector.indexing.catalog import IndexInfo, list_indexes
-from omnivector.indexing.planning import IndexRequest, IndexSkipped
+from omnivector.indexing.planning import IndexRequest, IndexSkipped, plan_fts_index
 from omnivector.indexing.watch import StallWatch
 from omnivector.storage.context import StoreServices
 from omnivector.storage.datasets import Dataset
@@ -42,6 +46,7 @@ __all__ = [
     "IndexBuild",
     "IndexBuilder",
     "build_in_process",
+    "index_new_table",
     "skip",
     "worker_command",
 ]
@@ -50,6 +55,16 @@ log = logging.getLogger(__name__)
 
 
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def index_new_table(name: str, dataset: Dataset, spec: TableSpec) -> None:
+    """Give a new, empty table its full-text index on "text" (nothing to index yet: a few
+    milliseconds). Text searches never build an index: rows written later are searched
+    through this one (Lance scans the rows it does not cover yet, with its tokenizer, so the
+    results are those of an index over every row), and auto-maintenance folds them in."""
+    request = plan_fts_index(name, dataset, spec, "text", replace=False, tokenizer={})
+    with lance_errors(f"creating table {name!r}"):
+        build_in_process(dataset, request)
 
 
 def skip(skipped: IndexSkipped, *, background: bool) -> IndexBuild | IndexSkipped:
@@ -257,12 +272,16 @@ class IndexBuilder:
         self._pool = ThreadPoolExecutor(
             max_workers=config.max_concurrent, thread_name_prefix="omnivector-index"
         )
+        # scalar and full-text builds are short: never queued behind a vector build
+        self._scalar_pool = ThreadPoolExecutor(
+            max_workers=config.max_concurrent, thread_name_prefix="omnivector-index-scalar"
+        )
         self._builds: list[IndexBuild] = []
         self._lock = threading.Lock()
 
     def run(self, request: IndexRequest, *, background: bool) -> IndexBuild | IndexInfo | None:
         if not background:
-            with self._maintenance_lock(request.table, None):
+            with self._build_locks(request, None):
                 self._build_here(request, None)
             return self._info(request)
         with self._lock:
@@ -271,7 +290,8 @@ class IndexBuilder:
                     return build  # the same index is already being built
             build = IndexBuild(request)
             self._builds.append(build)
-        submit(self._pool, self._run_background, build)  # in place once the interpreter exits
+        pool = self._pool if request.is_vector else self._scalar_pool
+        submit(pool, self._run_background, build)  # in place once the interpreter exits
         return build
 
     def builds(self) -> list[IndexBuild]:
@@ -309,16 +329,19 @@ class IndexBuilder:
         try:
             self.wait_all(timeout)
         finally:
-            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            for pool in (self._pool, self._scalar_pool):
+                pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
-    def _maintenance_lock(self, table: str, build: IndexBuild | None) -> Any:
+    def _build_locks(self, request: IndexRequest, build: IndexBuild | None) -> Any:
         cancelled = build._cancel_requested.is_set if build is not None else None
-        return self._locks.maintenance(table, timeout=self.config.lock_timeout, cancelled=cancelled)
+        return self._locks.index_build(
+            request.table, request.name, timeout=self.config.lock_timeout, cancelled=cancelled
+        )
 
     def _run_background(self, build: IndexBuild) -> None:
         request = build.request
         try:
-            with self._maintenance_lock(request.table, build):
+            with self._build_locks(request, build):
                 if not build._start():
                     return
                 log.info(
@@ -395,7 +418,6 @@ class IndexBuilder:
                 "uri": self._datasets.location.table_uri(build.table),
                 "storage_options": self._datasets.storage_options,
                 "request": json.loads(build.request.to_json()),
-                "nice": self.config.worker_nice,
                 "progress": progress,
             }
         )
@@ -411,6 +433,7 @@ class IndexBuilder:
                 env={**os.environ, "LANCE_INCLUDE_VECTOR_CENTROIDS": "false"},
             ) as process,
         ):
+            _lower_priority(process.pid, self.config.worker_nice)
             with build._lock:
                 build._process = process
             if build._cancel_requested.is_set():
@@ -433,6 +456,17 @@ class IndexBuilder:
     def _info(self, request: IndexRequest) -> IndexInfo | None:
         dataset = self._datasets.get(request.table)
         return next((i for i in list_indexes(dataset) if i.name == request.name), None)
+
+
+def _lower_priority(pid: int, nice: int) -> None:
+    """Lower a worker's priority from the parent, at once: its start-up (importing Lance and
+    numpy, about a second of CPU) must not compete with queries either."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(os.getpriority(os.PRIO_PROCESS, 0) + nice, 19))
+    except OSError as exc:  # it ended already, or the system refuses
+        log.debug("could not lower the priority of worker %d: %s", pid, exc)
 
 
 def worker_command() -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 from omnivector.core.errors import (
@@ -108,24 +109,24 @@ def _with_unindexed(dataset: Dataset, info: IndexInfo) -> IndexInfo:
     )
 
 
-_described: dict[tuple[str, int], list[IndexInfo]] = {}
-
-
+# per handle (weakly: a pooled handle lives as long as the pool keeps it), with its version:
+# a table dropped and created again reaches the same URI and version numbers
+_described: weakref.WeakKeyDictionary[Dataset, tuple[int, list[IndexInfo]]] = (
+    weakref.WeakKeyDictionary()
+)
 _described_lock = threading.Lock()
 
 
 def _describe_cached(dataset: Dataset) -> list[IndexInfo]:
     """The indexes of this dataset version; a version's indexes never change, so cache them."""
-    key = (dataset.uri, int(dataset.version))
+    version = int(dataset.version)
     with _described_lock:
-        found = _described.get(key)
-    if found is None:
-        found = describe(dataset)
+        found = _described.get(dataset)
+    if found is None or found[0] != version:
+        found = (version, describe(dataset))
         with _described_lock:
-            if len(_described) > 4096:
-                _described.clear()
-            _described[key] = found
-    return found
+            _described[dataset] = found
+    return found[1]
 
 
 def has_vector_index(dataset: Dataset) -> bool:

@@ -40,8 +40,6 @@ def die_with_parent() -> None:
 def main() -> int:
     die_with_parent()
     job = json.loads(sys.stdin.read())
-    if job.get("nice"):
-        os.nice(int(job["nice"]))
     request = IndexRequest(**job["request"])
 
     def report(stage: str, fraction: float | None) -> None:

@@ -6,8 +6,10 @@ the build), so both hold the table's maintenance lock, across processes too.
 
 from __future__ import annotations
 
+import itertools
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from omnivector.core.configs import DEFAULT_MAINTENANCE, MaintenanceConfig
 from omnivector.core.errors import (
@@ -16,6 +18,7 @@ from omnivector.core.errors import (
 )
 from omnivector.core.validation import is_integer, is_number
 from omnivector.storage.context import TableContext
+from omnivector.storage.datasets import Dataset
 from omnivector.storage.locks import REWRITE_TIMEOUT
 
 __all__ = [
@@ -112,8 +115,8 @@ def cleanup(
     older_than: timedelta | float | None = None,
     keep_versions: int | None = None,
 ) -> CleanupResult:
-    """Remove versions older than ``older_than`` (timedelta or seconds, default 0) beyond the
-    newest ``keep_versions`` (default 1). Tagged versions are kept."""
+    """Remove versions replaced more than ``older_than`` ago (timedelta or seconds, default 0)
+    beyond the newest ``keep_versions`` (default 1). Tagged versions are kept."""
     age = _as_timedelta(older_than) if older_than is not None else timedelta(0)
     keep = 1 if keep_versions is None else keep_versions
     if not is_integer(keep) or keep < 1:
@@ -128,11 +131,30 @@ def cleanup_locked(ctx: TableContext, age: timedelta, keep: int) -> CleanupResul
     pinned = ctx.services.pins.versions(ctx.name)
     if pinned:
         keep = max(keep, int(dataset.version) - min(pinned) + 1)
+    if age > timedelta(0):
+        keep = max(keep, _recently_replaced(dataset, age))
     with lance_errors(f"cleaning up {ctx.name!r}"):
         stats = dataset.cleanup_old_versions(
             older_than=age, retain_versions=keep, error_if_tagged_old_versions=False
         )
     return CleanupResult(int(stats.old_versions), int(stats.bytes_removed))
+
+
+def _recently_replaced(dataset: Dataset, age: timedelta) -> int:
+    """How many of the newest versions to keep so that every version replaced less than
+    ``age`` ago stays: Lance ages a version from its own commit, so a version written long
+    before a delete would go at once, and the delete could no longer be undone."""
+    with lance_errors("listing versions"):
+        listed = sorted((int(v["version"]), _seconds(v["timestamp"])) for v in dataset.versions())
+    cutoff = time.time() - age.total_seconds()
+    for (number, _), (_, replaced_at) in itertools.pairwise(listed):
+        if replaced_at > cutoff:
+            return int(dataset.version) - number + 1
+    return 1
+
+
+def _seconds(value: datetime | int | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
 def optimize_indexes(ctx: TableContext) -> None:

@@ -6,7 +6,10 @@ and when a threshold is passed it compacts, folds new rows into indexes and remo
 versions. It holds the table's maintenance lock (shared with index builds, across processes)
 and skips a table whose lock is busy rather than wait, so writers are never blocked.
 ``close()`` runs what is due (:meth:`AutoMaintainer.drain`); at interpreter exit the thread
-stops after the step it is in (:meth:`AutoMaintainer.stop`).
+stops after the step it is in (:meth:`AutoMaintainer.stop`). It also starts background
+builds of missing full-text indexes: on "text" when a table holding text has none (tables get
+one when they are created), and on the columns text searches asked for; a search never builds
+one itself. Index builds hold the maintenance lock shared.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 from omnivector.core.configs import MaintenanceConfig
 from omnivector.core.errors import CommitConflictError, OmnivectorError
-from omnivector.indexing.catalog import list_indexes
+from omnivector.indexing.catalog import IndexInfo, list_indexes
+from omnivector.indexing.planning import IndexRequest, plan_fts_index
 from omnivector.maintenance.compaction import (
     cleanup_locked,
     compact_locked,
@@ -29,6 +33,7 @@ from omnivector.maintenance.compaction import (
     tiered_target_rows,
 )
 from omnivector.storage.context import TableContext
+from omnivector.storage.datasets import Dataset
 from omnivector.storage.locks import NO_WAIT
 
 __all__ = ["AutoMaintainer"]
@@ -46,11 +51,17 @@ class AutoMaintainer:
     """
 
     def __init__(
-        self, config: MaintenanceConfig, context: Callable[[str], TableContext | None]
+        self,
+        config: MaintenanceConfig,
+        context: Callable[[str], TableContext | None],
+        start_build: Callable[[IndexRequest], object],
     ) -> None:
         """``context(name)``: the table's context, None once the store is closed or the
-        table is gone."""
+        table is gone; ``start_build(request)`` starts a background index build."""
         self._context = context
+        self._start_build = start_build
+        # columns searched by text that have no full-text index yet, per table
+        self._wanted_text: dict[str, set[str]] = {}
         self.config = config
         self._pending: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._queued: set[str] = set()
@@ -86,10 +97,17 @@ class AutoMaintainer:
                 self._thread.start()
         self._pending.put(name)
 
+    def want_text_indexes(self, name: str, columns: Sequence[str]) -> None:
+        """A text search found no full-text index on ``columns``: build them soon."""
+        with self._lock:
+            self._wanted_text.setdefault(name, set()).update(columns)
+        self.notify(name)
+
     def forget(self, name: str) -> None:
         """Drop ``name`` (it is being dropped): its queued look is skipped, and a run in
         progress ends before this returns, so it cannot reopen the table afterwards."""
         with self._idle:
+            self._wanted_text.pop(name, None)
             self._queued.discard(name)
             self._thorough.discard(name)
             self._touched.discard(name)
@@ -191,6 +209,29 @@ class AutoMaintainer:
         with self._lock:
             self._followups[name] = at
 
+    def _start_text_indexes(
+        self, ctx: TableContext, dataset: Dataset, indexes: list[IndexInfo]
+    ) -> None:
+        """Start background builds of the missing full-text indexes: on "text" once it holds
+        text, and on the columns text searches asked for. Builds hold locks of their own:
+        nothing waits for them here."""
+        with self._lock:
+            wanted = self._wanted_text.pop(ctx.name, set())
+        indexed = {tuple(i.columns) for i in indexes if i.kind == "INVERTED"}
+        missing = [c for c in sorted({"text", *wanted}) if (c,) not in indexed]
+        if (
+            "text" in missing
+            and "text" not in wanted
+            and not dataset.count_rows(filter="text IS NOT NULL")
+        ):
+            missing.remove("text")
+        for column in missing:
+            request = plan_fts_index(
+                ctx.name, dataset, ctx.spec, column, replace=False, tokenizer={}
+            )
+            self._start_build(request)
+            log.info("building the full-text index on %s.%s in the background", ctx.name, column)
+
     def _stopped(self) -> bool:
         return self._stopping.is_set() and not self._draining
 
@@ -202,6 +243,8 @@ class AutoMaintainer:
         if ctx is None:
             return False
         dataset = ctx.dataset()
+        indexes = list_indexes(dataset)
+        self._start_text_indexes(ctx, dataset, indexes)
         summary = dataset.stats.dataset_stats()
         rows = dataset.count_rows()
         deleted = int(summary["num_deleted_rows"])
@@ -212,9 +255,7 @@ class AutoMaintainer:
                 rows + deleted > 0 and deleted / (rows + deleted) > self.config.max_deleted_fraction
             )
         )
-        needs_index = any(
-            i.unindexed_rows > self.config.max_unindexed_rows for i in list_indexes(dataset)
-        )
+        needs_index = any(i.unindexed_rows > self.config.fold_threshold(i.kind) for i in indexes)
         versions = dataset.versions()
         # after writes, old versions go in batches (a cleanup lists every file); a thorough
         # look removes any that are past keep_seconds and beyond keep_versions
@@ -223,6 +264,9 @@ class AutoMaintainer:
         )
         if not (needs_compaction or needs_index or needs_cleanup) or self._stopped():
             return False
+        # a run due for another reason merges small fragments too: short processes that each
+        # add a few batches would otherwise leave up to max_small_fragments of them behind
+        needs_compaction = needs_compaction or int(summary["num_small_files"]) > 1
         try:
             with ctx.services.locks.maintenance(name, timeout=NO_WAIT):
                 if needs_compaction:

@@ -116,7 +116,7 @@ def health(ctx: TableContext) -> TableHealth:
     if len(versions) > config.keep_versions * 2:
         advice.append(f"cleanup: {len(versions)} versions kept on disk")
     for index in indexes:
-        if index.unindexed_rows > config.max_unindexed_rows:
+        if index.unindexed_rows > config.fold_threshold(index.kind):
             advice.append(
                 f"optimize indexes: {index.name} misses {index.unindexed_rows} rows "
                 "(they are scanned on every query)"

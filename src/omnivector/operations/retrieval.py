@@ -193,7 +193,8 @@ def text_search(
             prefilter=where.sql is not None,
             limit=query.k,
         )
-        return _text_hits(table, spec)
+        # equal scores in id order, whether Lance found the rows in its index or by a scan
+        return _text_hits(table.sort_by([(_SCORE, "descending"), ("id", "ascending")]), spec)
     needed = sorted({*columns, *where.residual_columns})
     table = dataset.to_table(
         columns=[*needed, _SCORE],

@@ -23,9 +23,7 @@ from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.rerank import Reranker, apply_reranker, candidates, check_reranker
 from omnivector.core.results import SearchResults
 from omnivector.core.validation import is_integer, is_number
-from omnivector.indexing.builds import IndexBuilder
 from omnivector.indexing.catalog import has_fts_index, has_vector_index
-from omnivector.indexing.planning import plan_fts_index
 from omnivector.operations.reads import compile_where
 from omnivector.operations.retrieval import (
     HYBRID_TEXT_DEPTH,
@@ -58,7 +56,6 @@ def search(
     refine_factor: int | None,
     exact: bool,
     graphs: ResidentGraphs | None,
-    builder: IndexBuilder,
     rerank: Reranker | None = None,
     normalize_scores: bool = False,
 ) -> SearchResults:
@@ -73,7 +70,7 @@ def search(
             ctx, vector=vector, text=text, k=candidates(limit) if reranker else limit,
             where=where, where_sql=where_sql, columns=columns, fusion=fusion,
             text_columns=text_columns, nprobes=nprobes, ef=ef, refine_factor=refine_factor,
-            exact=exact, graphs=graphs, builder=builder,
+            exact=exact, graphs=graphs,
         )  # fmt: skip
         hits = list(first)
         if reranker is not None:
@@ -121,7 +118,7 @@ def search(
         if not isinstance(text, str) or not text.strip():
             raise InvalidInputError("text must be a non-empty string")
         boosts = _text_columns(ctx, text_columns)
-        dataset = _ensure_fts(ctx, builder, dataset, boosts)
+        _check_text_indexes(ctx, dataset, boosts)
         text_query = TextQuery(text=text, k=limit, columns=boosts)
     with lance_errors(f"searching {ctx.name!r}", user_sql=where_sql is not None):
         if vector_query is not None and text_query is not None:
@@ -204,24 +201,19 @@ def _text_columns(
     return {name: float(boost) for name, boost in boosts.items()}
 
 
-def _ensure_fts(
-    ctx: TableContext, builder: IndexBuilder, dataset: Dataset, columns: Mapping[str, float]
-) -> Dataset:
+def _check_text_indexes(ctx: TableContext, dataset: Dataset, columns: Mapping[str, float]) -> None:
+    """A search never builds an index (it would wait for other builds and commit): a column
+    without a full-text index is searched by Lance without one, and auto-maintenance is
+    asked to build the index in the background."""
     missing = [c for c in columns if not has_fts_index(dataset, c)]
     if not missing:
-        return dataset
+        return
     if ctx.read_only:
         raise InvalidInputError(
             f"version {dataset.version} has no full-text index on {missing}; text search "
             "on a checked-out version needs one built before that version"
         )
-    for column in missing:
-        ctx.check_writable()
-        request = plan_fts_index(
-            ctx.name, ctx.dataset(), ctx.spec, column, replace=False, tokenizer={}
-        )
-        builder.run(request, background=False)
-    return ctx.dataset()
+    ctx.services.want_text_indexes(ctx.name, missing)
 
 
 def check_positive(name: str, value: object) -> int:

@@ -21,15 +21,16 @@ from omnivector.core.errors import (
     DuplicateIdError,
     InvalidInputError,
     OmnivectorError,
+    UnsafeOperationError,
     is_commit_conflict,
     lance_errors,
 )
-from omnivector.core.filters import ids_filter
+from omnivector.core.filters import MATCH_ALL, CompiledFilter, ids_filter
 from omnivector.core.results import WriteResult
 from omnivector.embeddings import EmbeddingFunction, fill_vectors
 from omnivector.operations.reads import check_ids, chunks, compile_where, scan
 from omnivector.storage.context import TableContext
-from omnivector.storage.datasets import Transaction
+from omnivector.storage.datasets import Transaction, always_true
 from omnivector.storage.unique_ids import (
     SortedIdHashes,
     check_batch_ids,
@@ -132,12 +133,21 @@ def delete(
     *,
     where: Mapping[str, Any] | None,
     where_sql: str | None,
+    everything: bool = False,
 ) -> WriteResult:
-    """Delete documents by id or by filter; ``deleted`` counts the rows removed."""
+    """Delete documents by id, by filter, or every one (``everything``); ``deleted`` counts
+    the rows removed. A filter that matches every row whatever the data (``{}``, ``1=1``)
+    is refused with ``UnsafeOperationError``: deleting everything must be asked for."""
     ctx.check_writable()
-    if (ids is None) == (where is None and where_sql is None):
-        raise InvalidInputError("pass either ids=[...] or where={...} to delete()")
-    compiled = compile_where(ctx, where, where_sql)
+    if not isinstance(everything, bool):
+        raise InvalidInputError(f"all must be True or False, got {everything!r}")
+    if (ids is not None) + (where is not None or where_sql is not None) + everything != 1:
+        raise InvalidInputError(
+            "pass one of ids=[...], where={...} (or where_sql=...) or all=True to delete()"
+        )
+    compiled = MATCH_ALL if everything else compile_where(ctx, where, where_sql)
+    if ids is None and not everything:
+        _refuse_match_all(ctx, compiled, user_sql=where_sql is not None)
     id_list = check_ids(ids) if ids is not None else None
     if id_list is not None and not id_list:
         return WriteResult(version=int(ctx.dataset().version))
@@ -167,6 +177,21 @@ def delete(
     result = _write(ctx, commit)
     ctx.services.after_write(ctx.name)
     return result
+
+
+def _refuse_match_all(ctx: TableContext, compiled: CompiledFilter, *, user_sql: bool) -> None:
+    """Raise ``UnsafeOperationError`` for a filter that matches every row by itself."""
+    if not compiled.is_empty:
+        if compiled.residual is not None or compiled.sql is None:
+            return  # a condition on metadata keys: true only for some rows
+        with lance_errors(f"checking the filter on {ctx.name!r}", user_sql=user_sql):
+            if not always_true(ctx.dataset(), compiled.sql):
+                return
+    raise UnsafeOperationError(
+        f"this filter matches every document of {ctx.name!r} whatever they hold, so "
+        "delete() would empty the table; nothing was deleted. Pass all=True to delete "
+        "every document (or a filter that names what to delete)"
+    )
 
 
 def prepare(

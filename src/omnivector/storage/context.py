@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -63,16 +63,22 @@ class StoreServices:
     check_open: Callable[[], None]
     #: told the table's name after each committed document write (auto-maintenance)
     after_write: Callable[[str], None]
+    #: told a table's name and the columns a text search found without a full-text index
+    #: (auto-maintenance builds them in the background)
+    want_text_indexes: Callable[[str, Sequence[str]], None]
 
 
 @dataclass(slots=True)
 class TableContext:
-    """One table as an operation sees it (``spec`` changes with schema evolution)."""
+    """One table as an operation sees it (``spec`` changes with schema evolution, and when
+    another process drops the table and creates it again)."""
 
     name: str
     spec: TableSpec
     services: StoreServices
     view: Dataset | None = field(default=None)
+    #: the identity the table recorded when it was created (None: created before them)
+    identity: str | None = None
 
     @property
     def read_only(self) -> bool:
@@ -87,7 +93,11 @@ class TableContext:
         if self.view is not None:
             return self.view
         self.services.check_open()  # the name was checked when the context was made
-        return self.services.datasets.get(self.name)
+        dataset, identity = self.services.datasets.current(self.name)
+        if identity != self.identity:  # dropped and created again, by another process
+            self.spec = TableSpec.from_schema(dataset.schema)
+            self.identity = identity
+        return dataset
 
     def writable_dataset(self) -> Dataset:
         """A private, up-to-date handle for an operation that commits through it."""

@@ -9,7 +9,8 @@ workers, Ray tasks) and commit prepared operations. Operations elsewhere receive
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias, cast
 
 import lance
@@ -33,6 +34,7 @@ __all__ = [
     "Dataset",
     "Datasets",
     "Transaction",
+    "always_true",
     "commit_append",
     "commit_update",
     "open_uri",
@@ -54,16 +56,32 @@ class Datasets:
         location: StoreLocation,
         config: DatasetCacheConfig,
         storage_options: Mapping[str, str],
+        *,
+        on_replaced: Callable[[str], None] = lambda name: None,
     ) -> None:
+        """``on_replaced(name)`` hears that table ``name`` was found dropped and created
+        again (by another process): state kept about the old table can go."""
         self.location = location
         self.storage_options = dict(storage_options)
-        self._pool = DatasetCache(config, self._open, local=location.is_local)
+        self._pool = DatasetCache(
+            config,
+            self._open,
+            local=location.is_local,
+            identify=location.identity,
+            is_identity=location.has_identity,
+            on_replaced=on_replaced,
+        )
 
     # -- pooled handles ---------------------------------------------------------------------
 
     def get(self, name: str) -> Dataset:
         """The shared, up-to-date handle of ``name`` (read only: never commit through it)."""
         return self._pool.get(name)
+
+    def current(self, name: str) -> tuple[Dataset, str | None]:
+        """The shared handle of ``name`` and the identity its table recorded when it was
+        created (None for tables created before identities were recorded)."""
+        return self._pool.current(name)
 
     def open_private(self, name: str) -> Dataset:
         """A private, up-to-date handle for an operation that commits through it (Lance
@@ -99,8 +117,11 @@ class Datasets:
 
     # -- creating and writing ---------------------------------------------------------------
 
-    def create(self, name: str, schema: pa.Schema, *, storage_version: StorageVersion) -> Dataset:
-        """Create the empty table ``name`` (raises if it exists) and pool its handle."""
+    def create(
+        self, name: str, schema: pa.Schema, *, storage_version: StorageVersion
+    ) -> tuple[Dataset, str]:
+        """Create the empty table ``name`` (raises if it exists), record its identity and
+        pool its handle; return both."""
         with lance_errors(f"creating table {name!r}"):
             dataset = lance.write_dataset(
                 schema.empty_table(),
@@ -110,8 +131,9 @@ class Datasets:
                 session=self._pool.session,
                 storage_options=self.storage_options or None,
             )
-        self._pool.put(name, dataset)
-        return dataset
+        identity = self.location.record_identity(name)
+        self._pool.put(name, dataset, identity=identity)
+        return dataset, identity
 
     def write_files(self, data: pa.Table, dataset: Dataset) -> Transaction:
         """Write ``data`` as new data files of ``dataset``: an append, not committed yet."""
@@ -183,6 +205,17 @@ class Datasets:
         """Remove the data files of an append that will not be committed."""
         appended = cast(lance.LanceOperation.Append, transaction.operation)
         self.location.remove_files(name, data_files(appended.fragments))
+
+
+# How Lance's plan shows a filter its optimizer reduced to a constant true.
+_TRUE_FILTER = re.compile(r"\bfull_filter=Boolean\(true\)")
+
+
+def always_true(dataset: Dataset, sql: str) -> bool:
+    """Whether Lance's planner simplifies the filter ``sql`` to ``true`` (``1=1``,
+    ``x > 0 OR true``): true for every row whatever it holds. Planning reads no data."""
+    plan = dataset.scanner(filter=sql, columns=["id"]).explain_plan()
+    return bool(_TRUE_FILTER.search(plan))
 
 
 def open_uri(

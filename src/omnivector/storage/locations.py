@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 TABLE_SUFFIX = ".lance"
 CONTROL_DIR = ".omnivector"
+# Inside a table's directory, a file named after the identity recorded when the table was
+# created, so that a table dropped and created again under the same name is told from the
+# old one by one ``stat`` (a HEAD request on object storage).
+IDENTITY_PREFIX = "_omnivector_identity."
 
 
 class StoreLocation:
@@ -95,6 +100,48 @@ class StoreLocation:
         uri = self.table_uri(name)
         info = self._fs.get_file_info(self._fs_path(uri) + "/_versions")
         return bool(info.type == pafs.FileType.Directory)
+
+    def record_identity(self, name: str) -> str:
+        """Record a new identity for table ``name`` (just created) and return it."""
+        identity = uuid.uuid4().hex
+        try:
+            with self._fs.open_output_stream(self._identity_path(name, identity)):
+                pass
+        except OSError as exc:
+            raise storage_error(f"recording the identity of table {name!r}", exc) from exc
+        return identity
+
+    def identity(self, name: str) -> str | None:
+        """The identity table ``name`` recorded when it was created; None when it has none
+        (created before identities were recorded, or not there)."""
+        directory = self._fs_path(self.table_uri(name))
+        try:
+            if self.is_local:
+                names = os.listdir(directory)
+            else:
+                selector = pafs.FileSelector(directory, allow_not_found=True)
+                names = [info.base_name for info in self._fs.get_file_info(selector)]
+        except OSError:
+            return None
+        found = sorted(n for n in names if n.startswith(IDENTITY_PREFIX))
+        return found[0][len(IDENTITY_PREFIX) :] if found else None
+
+    def has_identity(self, name: str, identity: str | None) -> bool:
+        """Whether table ``name`` is still the one created with ``identity`` (one ``stat``
+        or HEAD request; a table without an identity is not checked)."""
+        if identity is None:
+            return True
+        path = self._identity_path(name, identity)
+        if self.is_local:
+            return os.path.exists(path)
+        try:
+            return bool(self._fs.get_file_info(path).type == pafs.FileType.File)
+        except OSError:
+            return False
+
+    def _identity_path(self, name: str, identity: str) -> str:
+        # the name was checked when the table was opened; this runs on every read
+        return self._fs_path(f"{self.root}/{name}{TABLE_SUFFIX}/{IDENTITY_PREFIX}{identity}")
 
     def table_names(self) -> list[str]:
         selector = pafs.FileSelector(self._fs_root, allow_not_found=True)

@@ -1,8 +1,10 @@
 """Per-table locks shared by every thread and process that opens the same store.
 
-Two locks per table: ``write`` serializes the read-check-commit of document writes (so ids
-stay unique across processes), ``maintenance`` serializes index builds and compaction (a
-compaction committed during an index build would waste the build). Locks are ``flock``
+Locks per table: ``write`` serializes the read-check-commit of document writes (so ids
+stay unique across processes); ``maintenance`` keeps compaction and cleanup apart from index
+builds (a compaction committed during an index build would waste the build): index builds
+hold it shared, so builds of different indexes run side by side, each also holding its own
+index's lock. Locks are ``flock``
 based: the kernel releases them when a process dies, so a crash never leaves a stale lock.
 Each holder opens the lock file itself, so threads of one process exclude each other too.
 
@@ -61,12 +63,24 @@ class LockCancelledError(Exception):
 
 @contextmanager
 def table_lock(
-    path: str, *, timeout: float, what: str, cancelled: Callable[[], bool] | None = None
+    path: str,
+    *,
+    timeout: float,
+    what: str,
+    cancelled: Callable[[], bool] | None = None,
+    shared: bool = False,
 ) -> Iterator[None]:
-    """Hold the lock file at ``path``; give up after ``timeout`` s or when ``cancelled()``."""
-    hold = _flock if fcntl is not None else _filelock
-    with hold(path, timeout, what, cancelled):
-        yield
+    """Hold the lock file at ``path``; give up after ``timeout`` s or when ``cancelled()``.
+
+    ``shared`` holders exclude only exclusive ones (where ``flock`` is missing, every holder
+    is exclusive).
+    """
+    if fcntl is not None:
+        with _flock(path, timeout, what, cancelled, shared):
+            yield
+    else:
+        with _filelock(path, timeout, what, cancelled):
+            yield
 
 
 class TableLocks:
@@ -86,13 +100,42 @@ class TableLocks:
         timeout: float = MAINTENANCE_TIMEOUT,
         cancelled: Callable[[], bool] | None = None,
     ) -> AbstractContextManager[None]:
-        """Serializes index builds, compaction and cleanup on ``table``."""
+        """Serializes compaction, cleanup and index folding on ``table``, and keeps them
+        apart from index builds."""
         return table_lock(
             self._lock_path(table, "maintenance"),
             timeout=timeout,
             what="maintenance",
             cancelled=cancelled,
         )
+
+    @contextmanager
+    def index_build(
+        self,
+        table: str,
+        index: str,
+        *,
+        timeout: float = MAINTENANCE_TIMEOUT,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[None]:
+        """Held by a build of ``index``: the maintenance lock shared with builds of other
+        indexes (Lance lets them commit side by side), and the index's own lock."""
+        with (
+            table_lock(
+                self._lock_path(table, "maintenance"),
+                timeout=timeout,
+                what="maintenance",
+                cancelled=cancelled,
+                shared=True,
+            ),
+            table_lock(
+                self._lock_path(table, f"index-{index}"),
+                timeout=timeout,
+                what=f"{index} build",
+                cancelled=cancelled,
+            ),
+        ):
+            yield
 
 
 def _gave_up(path: str, timeout: float, what: str) -> CommitConflictError:
@@ -104,9 +147,10 @@ def _gave_up(path: str, timeout: float, what: str) -> CommitConflictError:
 
 @contextmanager
 def _flock(
-    path: str, timeout: float, what: str, cancelled: Callable[[], bool] | None
+    path: str, timeout: float, what: str, cancelled: Callable[[], bool] | None, shared: bool
 ) -> Iterator[None]:
     assert fcntl is not None
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:  # read-only storage, no space for the file, no permission
@@ -116,7 +160,7 @@ def _flock(
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if cancelled is not None and cancelled():

@@ -51,12 +51,19 @@ class CacheInfo:
 _RACY_STAMP_NS = 100_000_000
 
 
+# The identity of a handle installed without one (a write's handle, nothing cached before):
+# it matches no table, so the next read looks the identity up by opening the table again.
+_UNKNOWN_IDENTITY = "unknown"
+
+
 @dataclass(slots=True)
 class _Entry:
     dataset: lance.LanceDataset
     checked_at: float
     # local tables: the ``_versions`` directory, whose mtime moves on every commit
     versions_dir: str | None
+    # the identity recorded when the table was created (None: created before identities)
+    identity: str | None
     # local tables: the mtime of ``_versions`` when the handle was known to be the latest
     stamp: int | None = None
 
@@ -70,20 +77,37 @@ class DatasetCache:
         opener: Callable[[str, Any], LanceDataset],
         *,
         local: bool = False,
+        identify: Callable[[str], str | None] = lambda name: None,
+        is_identity: Callable[[str, str | None], bool] = lambda name, identity: True,
+        on_replaced: Callable[[str], None] = lambda name: None,
     ) -> None:
+        """``opener(name, session)`` opens a table; ``identify(name)`` finds the identity
+        the table recorded when it was created and ``is_identity(name, identity)`` checks it
+        cheaply; ``on_replaced(name)`` hears that ``name`` was dropped and created again,
+        so state kept about the old table can go."""
         self.config = config
         self._local = local
+        self._identify = identify
+        self._is_identity = is_identity
+        self._on_replaced = on_replaced
         self.session = lance.Session(  # type: ignore[attr-defined]
             index_cache_size_bytes=config.index_cache_bytes,
             metadata_cache_size_bytes=config.metadata_cache_bytes,
         )
         self._opener = opener
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # the last identity seen per table name, kept past eviction: a table found created
+        # again (even after its handle was evicted) lets go of what was known of the old one
+        self._identities: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._hits = self._misses = self._evictions = self._opens = self._refreshes = 0
 
     def get(self, name: str) -> lance.LanceDataset:
         """The latest version of table ``name``, opening or refreshing it as needed."""
+        return self.current(name)[0]
+
+    def current(self, name: str) -> tuple[lance.LanceDataset, str | None]:
+        """The latest version of table ``name`` and the identity of the table it belongs to."""
         with self._lock:
             entry = self._entries.get(name)
             if entry is not None:
@@ -95,22 +119,33 @@ class DatasetCache:
             return self._open(name)
         now = time.monotonic()
         if now - entry.checked_at < self.config.refresh_interval:
-            return entry.dataset
+            return entry.dataset, entry.identity
         dataset = entry.dataset
         read_at = time.time_ns()
         stamp = _stamp(entry.versions_dir)
         if stamp is not None and stamp == entry.stamp:
-            return dataset  # no commit since the handle was last found current
-        # a trusted stamp that moved means a commit: a newer version, or the table dropped
-        # and created again by another process, up to the same version number
-        if entry.stamp is not None or dataset.latest_version != dataset.version:
+            # no commit since the handle was last found current (a table created again has
+            # a new ``_versions`` directory, with another mtime)
+            return dataset, entry.identity
+        # a trusted stamp that moved means a commit; without one, ask the storage
+        if entry.stamp is not None or not self._still_current(name, entry):
             with self._lock:
                 self._refreshes += 1
             return self._open(name)
         entry.checked_at = now
         trusted = stamp is not None and read_at - stamp > _RACY_STAMP_NS
         entry.stamp = stamp if trusted else None
-        return dataset
+        return dataset, entry.identity
+
+    def _still_current(self, name: str, entry: _Entry) -> bool:
+        """Whether the handle is at the latest version of the same table (not of one
+        dropped and created again, which reaches the same version numbers)."""
+        if entry.identity == _UNKNOWN_IDENTITY or not self._is_identity(name, entry.identity):
+            return False
+        try:
+            return bool(entry.dataset.latest_version == entry.dataset.version)
+        except Exception:  # the table is gone: opening it again says so clearly
+            return False
 
     def open_private(self, name: str) -> lance.LanceDataset:
         """A fresh handle on the latest version that the cache does not share.
@@ -123,9 +158,15 @@ class DatasetCache:
             self._opens += 1
         return dataset
 
-    def put(self, name: str, dataset: lance.LanceDataset) -> None:
-        """Install a handle a write just returned (it already holds the new version)."""
-        self._install(name, dataset)
+    def put(
+        self, name: str, dataset: lance.LanceDataset, *, identity: str | None = _UNKNOWN_IDENTITY
+    ) -> None:
+        """Install a handle a write just returned (it already holds the new version).
+
+        ``identity`` is the table's, when the caller knows it (it just created the table);
+        otherwise the cached handle's identity is kept.
+        """
+        self._install(name, dataset, identity, keep_identity=identity == _UNKNOWN_IDENTITY)
 
     def evict(self, name: str) -> bool:
         """Drop the handle of ``name``; return whether one was cached."""
@@ -158,22 +199,43 @@ class DatasetCache:
                 metadata_cache_bytes=self.config.metadata_cache_bytes,
             )
 
-    def _open(self, name: str) -> lance.LanceDataset:
+    def _open(self, name: str) -> tuple[lance.LanceDataset, str | None]:
+        # the identity first: if the table is created again meanwhile, the identity read is
+        # the old one, and the next check opens the new table again
+        identity = self._identify(name)
         dataset = self._opener(name, self.session)
         with self._lock:
             self._opens += 1
         log.debug("opened table %s at version %s", name, dataset.version)
-        self._install(name, dataset)
-        return dataset
+        self._install(name, dataset, identity)
+        return dataset, identity
 
-    def _install(self, name: str, dataset: lance.LanceDataset) -> None:
+    def _install(
+        self,
+        name: str,
+        dataset: lance.LanceDataset,
+        identity: str | None,
+        *,
+        keep_identity: bool = False,
+    ) -> None:
         evicted: list[str] = []
         versions = os.path.join(dataset.uri, "_versions") if self._local else None
         with self._lock:
             current = self._entries.get(name)
-            # Never replace a handle with an older version opened concurrently.
-            if current is None or current.dataset.version <= dataset.version:
-                self._entries[name] = _Entry(dataset, time.monotonic(), versions)
+            if keep_identity:
+                identity = current.identity if current is not None else _UNKNOWN_IDENTITY
+            known = self._identities.get(name, _UNKNOWN_IDENTITY)
+            replaced = _UNKNOWN_IDENTITY not in (known, identity) and known != identity
+            if identity != _UNKNOWN_IDENTITY:
+                self._identities[name] = identity
+            # Never replace a handle with an older version of the same table opened
+            # concurrently; a table created again starts its versions anew.
+            if (
+                current is None
+                or current.identity != identity
+                or current.dataset.version <= dataset.version
+            ):
+                self._entries[name] = _Entry(dataset, time.monotonic(), versions, identity)
             self._entries.move_to_end(name)
             limit = self.config.max_cached_tables
             while limit is not None and len(self._entries) > limit:
@@ -182,6 +244,9 @@ class DatasetCache:
                 evicted.append(old)
         for old in evicted:
             log.debug("evicted table %s (LRU, limit %s)", old, self.config.max_cached_tables)
+        if replaced:
+            log.debug("table %s was dropped and created again", name)
+            self._on_replaced(name)
 
 
 def _stamp(versions_dir: str | None) -> int | None:
