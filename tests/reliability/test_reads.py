@@ -98,16 +98,20 @@ def test_a_full_text_build_runs_beside_a_vector_build(
 def test_a_table_without_a_text_index_is_searched_and_indexed_in_the_background(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
-    maintenance = ov.MaintenanceConfig(min_interval=0.0)
-    builds = ov.IndexBuildConfig(executor="thread")
     root = tmp_path / "s"
-    with ov.VectorStore(root, dimension=DIM, maintenance=maintenance, index_builds=builds) as s:
+    # without auto-maintenance first: nothing else may commit while the read is watched
+    with ov.VectorStore(root, dimension=DIM, maintenance=ov.MaintenanceConfig(enabled=False)) as s:
         table = s.create_table("docs", fields=FIELDS)
         table.add(make_docs(50, rng))
         table.drop_index("text_idx")  # as a table created before tables got one
         version = table.version
         assert table.search(text="lance", k=5).ids
         assert table.version == version  # the read itself committed nothing
+        assert "text_idx" not in {i.name for i in table.indexes()}
+    maintenance = ov.MaintenanceConfig(min_interval=0.0)
+    builds = ov.IndexBuildConfig(executor="thread")
+    with ov.VectorStore(root, maintenance=maintenance, index_builds=builds) as s:
+        table = s.table("docs")  # opening the table has auto-maintenance look at it
         deadline = time.monotonic() + 60
         while "text_idx" not in {i.name for i in table.indexes()}:
             assert time.monotonic() < deadline, "auto-maintenance built no full-text index"
