@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
+from omnivector.operations import retrieval
 from tests.conftest import DIM, FIELDS, make_docs
 
 
@@ -71,6 +72,37 @@ def test_filters_on_fields_and_metadata_are_exact(
         allowed = [i for i, d in enumerate(docs) if keep(d)]
         expected = [docs[i]["id"] for i in sorted(allowed, key=lambda i: distances[i])[:7]]
         assert table.search(query, k=7, where=where).ids == expected
+
+
+def test_an_exact_scan_over_many_batches_and_fragments_reads_the_winners_columns(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lance's exact path keeps each batch's best k and reads the columns of the k winners
+    alone: across batches, fragments and a residual filter it answers as numpy does."""
+    monkeypatch.setattr(retrieval, "_RESIDUAL_BATCH", 32)
+    with ov.VectorStore(tmp_path, dimension=DIM, resident=False) as store:
+        table = store.create_table("t", fields=FIELDS)
+        docs = make_docs(500, rng)
+        for start in range(0, 500, 125):  # four fragments
+            table.add(docs[start : start + 125])
+        table.delete(where={"year": 2003})
+        live = [d for d in docs if d["year"] != 2003]
+        matrix = np.stack([d["vector"] for d in live])
+        for where, keep in [
+            (None, lambda d: True),
+            ({"group": "g1"}, lambda d: d["metadata"]["group"] == "g1"),  # residual
+            ({"category": "note"}, lambda d: d["category"] == "note"),  # pushed down
+        ]:
+            query = rng.standard_normal(DIM).astype(np.float32)
+            distances = _truth(matrix, query, "cosine")
+            allowed = sorted((i for i, d in enumerate(live) if keep(d)), key=lambda i: distances[i])
+            hits = table.search(query, k=12, where=where, exact=True)
+            assert hits.ids == [live[i]["id"] for i in allowed[:12]]
+            for hit, index in zip(hits, allowed, strict=False):
+                assert hit.text == live[index]["text"]
+                assert hit.metadata == live[index]["metadata"]
+                assert hit.distance == pytest.approx(float(distances[index]), abs=1e-4)
+        assert len(table.search(query, k=5, where={"year": 1999}, exact=True)) == 0
 
 
 def test_results_convert_to_arrow_list_and_pandas(

@@ -8,7 +8,6 @@ recall.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -25,6 +24,7 @@ from omnivector.core.query import TextQuery, VectorQuery
 from omnivector.core.results import Hit, SearchResults, distances_and_scores
 from omnivector.core.schema import TableSpec
 from omnivector.indexing.catalog import query_defaults
+from omnivector.resident import exact
 from omnivector.resident.graphs import ResidentGraph
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.fulltext import build_text_query
@@ -67,7 +67,7 @@ def vector_search(
     where: CompiledFilter,
     columns: list[str],
 ) -> list[Hit]:
-    if where.residual is not None or query.exact:
+    if where.residual is not None:
         return _vector_hits(_exact_search(dataset, spec, query, where, columns), spec)
     nearest: dict[str, Any] = {
         "column": "vector",
@@ -76,13 +76,16 @@ def vector_search(
         "k": query.k,
         "metric": spec.metric,
     }
-    defaults = query_defaults(dataset)
-    for knob in ("nprobes", "ef", "refine_factor"):
-        value = getattr(query, knob)
-        if value is None:
-            value = defaults.get(knob)
-        if value is not None:
-            nearest[knob] = value
+    if query.exact:  # Lance's own flat search: twice as fast as reading the vectors out
+        nearest["use_index"] = False
+    else:
+        defaults = query_defaults(dataset)
+        for knob in ("nprobes", "ef", "refine_factor"):
+            value = getattr(query, knob)
+            if value is None:
+                value = defaults.get(knob)
+            if value is not None:
+                nearest[knob] = value
     if "ef" in nearest:
         # Lance rejects ef below the candidates it must return (k * refine_factor),
         # e.g. a large k with the caller's ef
@@ -103,35 +106,34 @@ def _exact_search(
     where: CompiledFilter,
     columns: list[str],
 ) -> pa.Table:
-    """Brute force over the rows passing the filter (pushed-down part, then residual)."""
-    needed = sorted({*columns, *where.residual_columns, "vector"})
-    best: list[tuple[float, int, int]] = []  # (-distance, batch, row): a max-heap of the k best
-    kept: list[pa.RecordBatch] = []
-    for batch in dataset.to_batches(columns=needed, filter=where.sql, batch_size=_RESIDUAL_BATCH):
+    """Brute force over the rows passing the filter (pushed-down part, then residual).
+
+    The scan reads the vectors (and the residual's columns) with row addresses and keeps
+    each batch's best ``k`` alone; the requested columns are then read for the ``k`` winners
+    only."""
+    needed = sorted({*where.residual_columns, "vector"})
+    scanner = dataset.scanner(
+        columns=needed, filter=where.sql, with_row_address=True, batch_size=_RESIDUAL_BATCH
+    )
+    distances: list[np.ndarray] = []
+    addresses: list[np.ndarray] = []
+    for batch in scanner.to_batches():
+        if where.residual is not None and batch.num_rows:
+            batch = batch.filter(pa.array(_residual_mask(batch, where), pa.bool_()))
         if batch.num_rows == 0:
             continue
-        if where.residual is not None:
-            batch = batch.filter(pa.array(_residual_mask(batch, where)))
-            if batch.num_rows == 0:
-                continue
         matrix = vectors_to_numpy(batch.column("vector"), spec.dimension)
-        distances = lance_distances(matrix, query.vector, spec.metric)
-        index = len(kept)
-        kept.append(batch)
-        for row in np.argsort(distances, kind="stable")[: query.k]:
-            item = (-float(distances[row]), -index, -int(row))
-            if len(best) < query.k:
-                heapq.heappush(best, item)
-            elif item > best[0]:
-                heapq.heapreplace(best, item)
-    ordered = sorted(best, reverse=True)
-    rows = [kept[-b].slice(-r, 1).select(columns) for _, b, r in ordered]
-    table = (
-        pa.Table.from_batches(rows)
-        if rows
-        else pa.Table.from_batches([], schema=dataset.schema).select(columns)
-    )
-    return table.append_column(_DISTANCE, pa.array([-d for d, _, _ in ordered], pa.float32()))
+        values = lance_distances(matrix, query.vector, spec.metric)
+        _, best = exact.nearest(values, query.k, "l2")  # the smallest distances
+        distances.append(values[best])
+        addresses.append(batch.column("_rowaddr").to_numpy()[best].astype(np.uint64))
+    if not distances:
+        empty = pa.Table.from_batches([], schema=dataset.schema).select(columns)
+        return empty.append_column(_DISTANCE, pa.array([], pa.float32()))
+    values = np.concatenate(distances)
+    _, chosen = exact.nearest(values, query.k, "l2")  # ties: the earlier row in scan order
+    table = dataset._take_rows(np.concatenate(addresses)[chosen].tolist(), columns=columns)
+    return table.append_column(_DISTANCE, pa.array(values[chosen], pa.float32()))
 
 
 def _matching(dataset: Dataset, where: CompiledFilter) -> np.ndarray:
