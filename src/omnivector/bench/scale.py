@@ -104,6 +104,8 @@ def run_scale(
             )
             ctx.echo(f"{data} at {count:,} rows: {workload.describe()}")
             measured[data][count] = run_workload(ctx, workload, runnable, limit)
+            # each row count's figures as soon as they exist: a run cut short keeps them
+            ctx.echo(_table({data: {count: measured[data][count]}}))
     ctx.echo(_table(measured))
     results: dict[str, Any] = {
         "skipped": skipped,
