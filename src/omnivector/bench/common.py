@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BenchContext", "Timing", "format_table", "interleaved", "summarize", "time_calls"]
+__all__ = [
+    "BenchContext",
+    "Timing",
+    "format_table",
+    "interleaved",
+    "plotting",
+    "summarize",
+    "time_calls",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +137,19 @@ class BenchContext:
             "pyarrow": pyarrow.__version__,
             "numpy": np.__version__,
         }
+
+
+def plotting(ctx: BenchContext) -> Any | None:
+    """matplotlib's pyplot drawing to files, with ``ctx.plot_dir`` created; None (and a note)
+    when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        ctx.echo("plots skipped: matplotlib not installed")
+        return None
+    assert ctx.plot_dir is not None
+    ctx.plot_dir.mkdir(parents=True, exist_ok=True)
+    return plt

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from omnivector import InvalidInputError
-from omnivector.bench.common import BenchContext, format_table
+from omnivector.bench.common import BenchContext, format_table, plotting
 from omnivector.bench.data import brute_force_topk, clustered_vectors, glove, glove_root
 from omnivector.bench.peers_systems import SYSTEMS, missing_modules, upper_frontier
 from omnivector.indexing import AUTO_VECTOR_KIND, QUERY_DEFAULTS, vector_index_defaults
@@ -544,16 +544,9 @@ COLOURS = {
 
 
 def _plot(ctx: BenchContext, measured: dict[str, Any]) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        ctx.echo("plots skipped: matplotlib not installed")
+    plt = plotting(ctx)
+    if plt is None or ctx.plot_dir is None:
         return []
-    assert ctx.plot_dir is not None
-    ctx.plot_dir.mkdir(parents=True, exist_ok=True)
     workloads = [(n, succeeded(f)) for n, f in measured.items() if succeeded(f)]
     if not workloads:
         return []

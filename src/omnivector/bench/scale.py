@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from omnivector import InvalidInputError
-from omnivector.bench.common import BenchContext, format_table
+from omnivector.bench.common import BenchContext, format_table, plotting
 from omnivector.bench.data import glove_root
 from omnivector.bench.peers import Workload, run_workload, succeeded
 from omnivector.bench.peers_systems import SYSTEMS, missing_modules
@@ -137,18 +137,11 @@ def _table(measured: dict[str, dict[int, Any]]) -> str:
 
 
 def _plot(ctx: BenchContext, measured: dict[str, dict[int, Any]]) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        ctx.echo("plots skipped: matplotlib not installed")
+    plt = plotting(ctx)
+    if plt is None or ctx.plot_dir is None:
         return []
     from omnivector.bench.peers import COLOURS, save_plot
 
-    assert ctx.plot_dir is not None
-    ctx.plot_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for data, by_count in measured.items():
         fig, axes = plt.subplots(3, 3, figsize=(15, 12), squeeze=False)
