@@ -8,12 +8,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
 import omnivector as ov
+from omnivector.core.query import VectorQuery
+from omnivector.core.schema import TableSpec
 from omnivector.operations import search
 from omnivector.resident import scann_engine as resident_scann
 from omnivector.resident.faiss_engine import locality_order
@@ -482,3 +485,29 @@ def test_searches_run_side_by_side_and_a_change_waits_for_them(
         before = _answered(store)
         assert table.search(vectors[5], k=1).ids == ["d5"]  # a retired graph passes to Lance
         assert _answered(store) == before
+
+
+def test_scann_refines_more_candidates_as_a_table_grows(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past REFINE_GROWTH_ROWS rows the default candidates grow with the root of the rows;
+    a query's own refine_factor is taken as given."""
+    monkeypatch.setattr(resident_scann, "EXACT_MAX_VALUES", 0)  # codes for few rows
+    spec = TableSpec(dimension=DIM, metric="cosine")
+    index = resident_scann.ScannIndex(spec, ov.ResidentConfig(refine_factor=20))
+    vectors = rng.standard_normal((4_000, DIM)).astype(np.float32)
+    index.add(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), threading.Event())
+    asked: list[int] = []
+    searcher = index._searcher
+
+    def search_asked(query: np.ndarray, count: int, *rest: Any) -> Any:
+        asked.append(count)
+        return searcher.search(query, count, *rest)
+
+    monkeypatch.setattr(index, "_searcher", SimpleNamespace(search=search_asked))
+    query = vectors[7]
+    for growth_rows, refine in ((4_000, None), (1_000, None), (1_000, 3)):
+        monkeypatch.setattr(resident_scann, "REFINE_GROWTH_ROWS", growth_rows)
+        _, positions = index.search(VectorQuery(query, 10, refine_factor=refine), None)
+        assert positions[0] == 7
+    assert asked == [200, 400, 30]  # 20 x 10; 20 x 10 x sqrt(4); the query's 3 x 10

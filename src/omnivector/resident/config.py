@@ -56,7 +56,8 @@ class ResidentConfig:
       to Lance (a process that asks once and exits never loads one).
     - ScaNN: ``partitions_searched``, the share of partitions a query visits (a query's
       ``nprobes=`` sets their number instead), and ``refine_factor``: ``refine_factor x k``
-      candidates, at least 100, are scored exactly (a query's ``refine_factor=`` sets
+      candidates, at least 100 and times ``sqrt(rows / 250,000)`` past 250,000 rows, are
+      scored exactly (a query's ``refine_factor=`` sets
       ``refine_factor x k`` alone). Tables of at most 2^20 values (rows x dimension) are
       scored exactly.
     - HNSW: ``connectivity`` (``M``) and ``expansion_add`` (``efConstruction``): graph

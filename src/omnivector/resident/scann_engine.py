@@ -38,6 +38,10 @@ TREE_MIN_ROWS = 20_000
 EXACT_MAX_VALUES = 1 << 20
 # candidates refined by default, whatever k: codes rank a few close rows poorly
 _MIN_REFINED = 100
+# past this many rows the default candidates grow with the root of the rows: codes rank more
+# near neighbours alike as a table grows (1,000,000 x 384-d clustered: 200 candidates gave
+# recall@10 0.952, 400 gave 0.990 for 1.15x the time)
+REFINE_GROWTH_ROWS = 250_000
 _TRAINING_SAMPLE = 100_000
 _UPSERT_BATCH = 8192
 # absl::SetMinLogLevel of the absl copy inside ScaNN's extension (2: errors only)
@@ -160,7 +164,8 @@ class ScannIndex:
             )
             return found, (order if positions is None else positions[order])
         if query.refine_factor is None:
-            refined = max(k * self.config.refine_factor, _MIN_REFINED)
+            growth = max(1.0, math.sqrt(len(self._vectors) / REFINE_GROWTH_ROWS))
+            refined = max(math.ceil(k * self.config.refine_factor * growth), _MIN_REFINED)
         else:
             refined = k * query.refine_factor
         partitions = self._partitions_searched(query.nprobes) if self._partitions else -1
