@@ -8,7 +8,7 @@ recall.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -111,17 +111,9 @@ def _exact_search(
     The scan reads the vectors (and the residual's columns) with row addresses and keeps
     each batch's best ``k`` alone; the requested columns are then read for the ``k`` winners
     only."""
-    needed = sorted({*where.residual_columns, "vector"})
-    scanner = dataset.scanner(
-        columns=needed, filter=where.sql, with_row_address=True, batch_size=_RESIDUAL_BATCH
-    )
     distances: list[np.ndarray] = []
     addresses: list[np.ndarray] = []
-    for batch in scanner.to_batches():
-        if where.residual is not None and batch.num_rows:
-            batch = batch.filter(pa.array(_residual_mask(batch, where), pa.bool_()))
-        if batch.num_rows == 0:
-            continue
+    for batch in _passing(dataset, where, ["vector"]):
         matrix = vectors_to_numpy(batch.column("vector"), spec.dimension)
         values = lance_distances(matrix, query.vector, spec.metric)
         _, best = exact.nearest(values, query.k, "l2")  # the smallest distances
@@ -138,18 +130,29 @@ def _exact_search(
 
 def _matching(dataset: Dataset, where: CompiledFilter) -> np.ndarray:
     """The row addresses of the rows that pass ``where``."""
+    addresses = [
+        batch.column("_rowaddr").to_numpy().astype(np.uint64)
+        for batch in _passing(dataset, where, [])
+    ]
+    return np.concatenate(addresses) if addresses else np.empty(0, np.uint64)
+
+
+def _passing(
+    dataset: Dataset, where: CompiledFilter, columns: list[str]
+) -> Iterator[pa.RecordBatch]:
+    """Non-empty batches of ``columns`` (with the residual's columns and row addresses) of
+    the rows that pass ``where``: the pushed-down part in Lance, the residual here."""
     scanner = dataset.scanner(
-        columns=list(where.residual_columns) or ["id"],
+        columns=sorted({*columns, *where.residual_columns}) or ["id"],
         filter=where.sql,
         with_row_address=True,
         batch_size=_RESIDUAL_BATCH,
     )
-    addresses = []
     for batch in scanner.to_batches():
         if where.residual is not None and batch.num_rows:
             batch = batch.filter(pa.array(_residual_mask(batch, where), pa.bool_()))
-        addresses.append(batch.column("_rowaddr").to_numpy().astype(np.uint64))
-    return np.concatenate(addresses) if addresses else np.empty(0, np.uint64)
+        if batch.num_rows:
+            yield batch
 
 
 def _residual_mask(batch: pa.RecordBatch, where: CompiledFilter) -> list[bool]:
