@@ -57,9 +57,20 @@ def _docs(vectors: np.ndarray, columns: dict[str, np.ndarray], rows: slice) -> p
 class Corpus:
     """A loaded resident table and what numpy needs to check its answers."""
 
-    def __init__(self, path: Path, engine: str, metric: str, precision: str = "f32") -> None:
+    def __init__(
+        self,
+        path: Path,
+        engine: str,
+        metric: str,
+        precision: str = "f32",
+        clustered: bool = False,
+    ) -> None:
         rng = np.random.default_rng(7)
         self.vectors = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+        if clustered:  # 40 clusters, as embeddings are: partitions mean something
+            centers = rng.standard_normal((40, DIM))
+            self.vectors = centers[rng.integers(0, 40, ROWS)].astype(np.float32)
+            self.vectors += 0.6 * rng.standard_normal((ROWS, DIM)).astype(np.float32)
         self.columns = _columns(ROWS, rng)
         self.metric = metric
         config = ov.ResidentConfig(min_rows=100, engine=engine, precision=precision)  # type: ignore[arg-type]
@@ -166,12 +177,13 @@ def test_filtered_answers_hold_only_matching_rows_and_k_of_them(
 def test_a_filtered_walk_finds_the_nearest_matching_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ScaNN with partitions and HNSW, 10% and 1% of the rows: recall against exact."""
+    """ScaNN with partitions and HNSW, 10% and 1% of the rows of clustered vectors: recall
+    against exact filtered search reaches the 0.95 the peers benchmark asks for."""
     monkeypatch.setattr(resident_scann, "TREE_MIN_ROWS", 1_000)
     monkeypatch.setattr(resident_scann, "EXACT_MAX_VALUES", 0)
     monkeypatch.setattr(resident, "_EXACT_SCAN_VALUES", 0)
     for engine in ENGINES:
-        corpus = Corpus(tmp_path / engine, engine, "cosine")
+        corpus = Corpus(tmp_path / engine, engine, "cosine", clustered=True)
         rng = np.random.default_rng(3)
         for where, share in (({"year": {"$gte": 2022}}, 0.12), ({"category": "rare"}, 0.01)):
             matching = (
@@ -181,7 +193,7 @@ def test_a_filtered_walk_finds_the_nearest_matching_rows(
             ) & corpus.alive
             assert abs(matching.mean() - share) < 0.02
             recall = []
-            for query in corpus.vectors[rng.choice(ROWS, 30)] + 0.5 * rng.standard_normal(
+            for query in corpus.vectors[rng.choice(ROWS, 30)] + 0.3 * rng.standard_normal(
                 (30, DIM)
             ):
                 query = query.astype(np.float32)
@@ -194,7 +206,7 @@ def test_a_filtered_walk_finds_the_nearest_matching_rows(
                 hits = corpus.table.search(query, k=10, where=where, columns=["id"])
                 assert len(hits) == 10 and all(matching[int(i[1:])] for i in hits.ids)
                 recall.append(len(truth & set(hits.ids)) / 10)
-            assert np.mean(recall) >= 0.9, (engine, where, np.mean(recall))
+            assert np.mean(recall) >= 0.95, (engine, where, np.mean(recall))
         corpus.store.close()
 
 
