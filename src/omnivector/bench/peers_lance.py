@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from omnivector.bench.peers_base import TABLE, Batch, Params, System, ids_of
-from omnivector.resident import partitions_for, scann_installed
+from omnivector.resident import partitions_for, refine_growth, scann_installed
 
 __all__ = [
     "LanceDB",
@@ -24,7 +24,8 @@ __all__ = [
 ]
 
 
-# the resident ScaNN index's sweep: shares of its partitions, candidates refined per k
+# the resident ScaNN index's sweep: shares of its partitions, candidates refined per k (as
+# many times more as the table's default refines: see refine_growth)
 RESIDENT_PARTITION_SHARES = (0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.14, 0.2)
 RESIDENT_REFINE_FACTORS = (5, 10, 15, 20)
 
@@ -47,9 +48,11 @@ def _resident_sweep(config: dict[str, Any]) -> list[Params]:
         return [{"ef": ef} for ef in config["ef_sweep"] if ef >= k]
     count = int(config["count"])
     partitions = max(1, partitions_for(count))  # 0: no tree, nprobes does not apply
+    growth = refine_growth(count)
     points: list[Params] = []
     for share in RESIDENT_PARTITION_SHARES:
-        for refine_factor in RESIDENT_REFINE_FACTORS:
+        for factor in RESIDENT_REFINE_FACTORS:
+            refine_factor = math.ceil(factor * growth)
             point = {"nprobes": math.ceil(share * partitions), "refine_factor": refine_factor}
             if point not in points:
                 points.append(point)

@@ -2,6 +2,6 @@
 answers unfiltered vector queries while it is at the table's current version."""
 
 from omnivector.resident.engine import scann_installed
-from omnivector.resident.scann_engine import partitions_for
+from omnivector.resident.scann_engine import partitions_for, refine_growth
 
-__all__ = ["partitions_for", "scann_installed"]
+__all__ = ["partitions_for", "refine_growth", "scann_installed"]

@@ -45,6 +45,7 @@ from omnivector.resident.fragments import (
     fragment_state,
     scan,
 )
+from omnivector.resident.heap import release_freed_memory
 from omnivector.resident.nearest import Nearest
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.unique_ids import VersionKey, version_key
@@ -130,31 +131,35 @@ class ResidentGraph:
         ids: list[str] = self._ids[positions].tolist()
         return ids
 
-    def _prepared(self, vectors: np.ndarray) -> np.ndarray:
-        """Rows as the index takes them: contiguous float32, unit length for cosine."""
-        vectors = np.ascontiguousarray(vectors, np.float32)
-        if self.spec.metric != "cosine":
-            return vectors
-        norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+    def _prepare(self, vectors: np.ndarray) -> None:
+        """Rows as the index takes them, in place: unit length for cosine."""
+        if self.spec.metric == "cosine":
+            norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+            vectors /= np.where(norms > 0, norms, 1.0)
 
     def extend(self, dataset: Dataset, fragments: list[Any] | None, stop: threading.Event) -> None:
         """Add the rows of ``fragments`` (all when None) read from ``dataset``, in the order
-        the index stores them. Their vectors are held twice meanwhile."""
+        the index stores them. Their vectors are read into one matrix, which the index
+        keeps (float32) or copies (float16)."""
         ids: list[pa.Array] = []
         addresses: list[np.ndarray] = []
-        vectors: list[np.ndarray] = []
+        expected = sum(
+            f.count_rows() for f in (dataset.get_fragments() if fragments is None else fragments)
+        )
+        matrix = np.empty((expected, self.spec.dimension), np.float32)
+        filled = 0
         for batch in scan(dataset, ["id", "vector"], fragments):
             if stop.is_set():
                 raise LoadStoppedError
-            matrix = vectors_to_numpy(batch.column("vector"), self.spec.dimension)
-            vectors.append(self._prepared(matrix))
+            rows = matrix[filled : filled + batch.num_rows]
+            rows[:] = vectors_to_numpy(batch.column("vector"), self.spec.dimension)
+            self._prepare(rows)
+            filled += batch.num_rows
             ids.append(batch.column("id"))
             addresses.append(batch.column(ROWADDR).to_numpy().astype(np.uint64))
         if not ids:
             return
-        matrix = np.concatenate(vectors)
-        del vectors
+        matrix = matrix[:filled]
         order = self.index.add(matrix, stop)
         if order is None:
             order = np.arange(len(matrix))
@@ -417,6 +422,8 @@ class ResidentGraphs:
             log.exception("loading the resident graph of %s failed", key)
             self.discard(key)
             return False
+        finally:
+            release_freed_memory()
 
     def _bring_up_to_date(
         self, key: str, dataset: Dataset, spec: TableSpec, version: VersionKey

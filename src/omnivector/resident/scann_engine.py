@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from omnivector.core.query import VectorQuery
     from omnivector.core.schema import TableSpec
 
-__all__ = ["ScannIndex", "partitions_for"]
+__all__ = ["ScannIndex", "partitions_for", "refine_growth"]
 
 TREE_MIN_ROWS = 20_000
 EXACT_MAX_VALUES = 1 << 20
@@ -52,6 +52,11 @@ _ABSL_ERROR = 2
 def partitions_for(rows: int) -> int:
     """Partitions of the k-means tree trained on ``rows`` rows (0: too few rows for one)."""
     return max(2, round(2 * math.sqrt(rows))) if rows >= TREE_MIN_ROWS else 0
+
+
+def refine_growth(rows: int) -> float:
+    """How many times ``refine_factor x k`` candidates a table of ``rows`` rows refines."""
+    return max(1.0, math.sqrt(rows / REFINE_GROWTH_ROWS))
 
 
 @cache
@@ -164,7 +169,7 @@ class ScannIndex:
             )
             return found, (order if positions is None else positions[order])
         if query.refine_factor is None:
-            growth = max(1.0, math.sqrt(len(self._vectors) / REFINE_GROWTH_ROWS))
+            growth = refine_growth(len(self._vectors))
             refined = max(math.ceil(k * self.config.refine_factor * growth), _MIN_REFINED)
         else:
             refined = k * query.refine_factor
