@@ -278,3 +278,29 @@ def test_sweep_reports_each_settings_median_pass(tmp_path: Path, rounds: int, sl
     # one slow pass out of three is outvoted; alone, it is the figure
     assert (curve[0]["qps"] < 500) is slow
     assert curve[1]["qps"] > 2_000
+
+
+def test_lance_alone_queries_the_store_the_default_configuration_built() -> None:
+    """A full (not quick) run: build and query workers; ``omnivector-lance`` builds nothing."""
+    lines: list[str] = []
+    ctx = BenchContext(quick=False, echo=lines.append)
+    figures = peers.run_workload(ctx, TINY, ["omnivector", "omnivector-lance"], timeout=600)
+    default, lance = figures["systems"]["omnivector"], figures["systems"]["omnivector-lance"]
+    assert "error" not in default and "error" not in lance
+    assert lance["store_of"] == "omnivector" and "store_of" not in default
+    assert lance["build"] is default["build"]  # one build, its ingests' median
+    assert len(default["build"]["ingest_samples"]) == 2
+    assert lance["query"]["defaults"]["recall"] > 0.9
+    assert lance["query"]["warm_s"] < default["query"]["warm_s"]  # no resident load
+    assert all("ef" in point["params"] for point in lance["query"]["curve"])
+
+
+@pytest.mark.skipif(not scann_installed(), reason="the ScaNN sweep needs the scann wheel")
+def test_the_resident_sweep_refines_as_many_more_candidates_as_the_default() -> None:
+    from omnivector.bench.peers_lance import _resident_sweep
+
+    def factors(count: int) -> set[int]:
+        return {point["refine_factor"] for point in _resident_sweep({"k": 10, "count": count})}
+
+    assert factors(100_000) == factors(250_000) == {5, 10, 15, 20}
+    assert factors(1_000_000) == {10, 20, 30, 40}  # twice the candidates at 4 x 250,000 rows

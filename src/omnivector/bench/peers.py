@@ -26,6 +26,8 @@ synthetic clustered 384-d vectors. Per system and workload, in one run on one ma
 Each system runs in its own worker process (:mod:`omnivector.bench.peers_systems`), one for
 building and a fresh one for querying, so memory figures are per system (``--quick`` uses
 one worker for both phases, so its RSS also holds what ingest left behind).
+``omnivector-lance`` queries the store ``omnivector`` built (resident indexes change how a
+store is queried, not what is stored), so the two share their build figures.
 """
 
 from __future__ import annotations
@@ -232,9 +234,14 @@ def run_workload(
                 "index": SYSTEMS[name].index,
                 "knob": SYSTEMS[name].knob,
             }
+            twin = SYSTEMS[name].builds_like
             try:
                 if ctx.quick:
                     entry.update(_worker(name, "both", work, store, timeout))
+                elif "build" in figures["systems"].get(twin, {}):
+                    # the twin's store, built once: the same build figures (one dict)
+                    entry.update(store_of=twin, build=figures["systems"][twin]["build"])
+                    entry.update(_worker(name, "query", work, work / f"store-{twin}", timeout))
                 else:
                     entry.update(_worker(name, "build", work, store, timeout))
                     entry.update(_worker(name, "query", work, store, timeout))
@@ -261,7 +268,7 @@ def _ingest_rounds(
 ) -> None:
     """Time ``workload.ingest_rounds - 1`` more ingests of each built system, round-robin,
     and report the median of all its ingests."""
-    built = [name for name, entry in entries.items() if "error" not in entry]
+    built = [name for name, e in entries.items() if "error" not in e and "store_of" not in e]
     samples = {name: [entries[name]["build"]["ingest_rows_per_s"]] for name in built}
     for _ in range(workload.ingest_rounds - 1):
         for name in built:

@@ -59,6 +59,8 @@ class System:
     train_first: ClassVar[bool] = False
     #: whether hybrid (vector + full-text) search is offered
     hybrid: ClassVar[bool] = False
+    #: a system whose store this one would build alike: it queries that store instead
+    builds_like: ClassVar[str | None] = None
 
     def __init__(self, path: Path, config: dict[str, Any]) -> None:
         self.path = path

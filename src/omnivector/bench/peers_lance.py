@@ -165,6 +165,7 @@ class OmnivectorLance(Omnivector):
     name = "omnivector-lance"
     knob = "ef (nprobes, refine_factor=2)"
     resident = False
+    builds_like = "omnivector"  # resident indexes change queries, not the store
 
 
 class OmnivectorFlat(OmnivectorLance):
