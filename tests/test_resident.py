@@ -511,3 +511,26 @@ def test_scann_refines_more_candidates_as_a_table_grows(
         _, positions = index.search(VectorQuery(query, 10, refine_factor=refine), None)
         assert positions[0] == 7
     assert asked == [200, 400, 30]  # 20 x 10; 20 x 10 x sqrt(4); the query's 3 x 10
+
+
+def test_scann_built_from_a_sample_of_a_large_table_finds_every_row(
+    resident_store: ov.VectorStore, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past BUILD_SAMPLE_ROWS rows ScaNN is built from a random sample moved to the front
+    and the other rows are added after: each row is still found under its own id."""
+    monkeypatch.setattr(resident_scann, "BUILD_SAMPLE_ROWS", ROWS // 2)
+    monkeypatch.setattr(resident_scann, "_TRAINING_SAMPLE", ROWS // 4)
+    monkeypatch.setattr(resident_scann, "TREE_MIN_ROWS", 1_000)
+    monkeypatch.setattr(resident_scann, "EXACT_MAX_VALUES", 0)
+    table, vectors = _filled(resident_store, rng)
+    assert table.load_resident(timeout=60)
+    assert resident_store._resident is not None
+    index = resident_store._resident._graphs["t"].index
+    assert isinstance(index, resident_scann.ScannIndex) and index._partitions > 0
+    before = _answered(resident_store)
+    for row in rng.choice(ROWS, 40, replace=False).tolist():
+        hits = table.search(vectors[row], k=3, **EXHAUSTIVE)
+        assert hits[0].id == f"d{row}" and hits[0].distance == pytest.approx(0.0, abs=1e-5)
+        expected = np.argsort(_distances(vectors, vectors[row], "cosine"))[:3]
+        assert hits.ids == [f"d{i}" for i in expected]
+    assert _answered(resident_store) == before + 40

@@ -141,7 +141,7 @@ class ResidentGraph:
         """Add the rows of ``fragments`` (all when None) read from ``dataset``, in the order
         the index stores them. Their vectors are read into one matrix, which the index
         keeps (float32) or copies (float16)."""
-        ids: list[pa.Array] = []
+        ids: list[np.ndarray] = []
         addresses: list[np.ndarray] = []
         expected = sum(
             f.count_rows() for f in (dataset.get_fragments() if fragments is None else fragments)
@@ -155,7 +155,10 @@ class ResidentGraph:
             rows[:] = vectors_to_numpy(batch.column("vector"), self.spec.dimension)
             self._prepare(rows)
             filled += batch.num_rows
-            ids.append(batch.column("id"))
+            # copied out: an Arrow column kept would keep the batch's read buffers alive
+            column = batch.column("id")
+            self._id_text_bytes += pa.compute.sum(pa.compute.binary_length(column)).as_py() or 0
+            ids.append(column.to_numpy(zero_copy_only=False).astype(_ID_DTYPE))
             addresses.append(batch.column(ROWADDR).to_numpy().astype(np.uint64))
         if not ids:
             return
@@ -163,10 +166,7 @@ class ResidentGraph:
         order = self.index.add(matrix, stop)
         if order is None:
             order = np.arange(len(matrix))
-        added = pa.concat_arrays(ids).take(pa.array(order))
-        self._id_text_bytes += pa.compute.sum(pa.compute.binary_length(added)).as_py() or 0
-        new_ids = added.to_numpy(zero_copy_only=False).astype(_ID_DTYPE)
-        self._ids = np.concatenate([self._ids, new_ids])
+        self._ids = np.concatenate([self._ids, np.concatenate(ids)[order]])
         self.addresses = np.concatenate([self.addresses, np.concatenate(addresses)[order]])
         self.alive = np.concatenate([self.alive, np.ones(len(order), np.bool_)])
         self._forget_derived()

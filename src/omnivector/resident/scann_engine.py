@@ -43,6 +43,8 @@ _MIN_REFINED = 100
 # recall@10 0.952, 400 gave 0.990 for 1.15x the time)
 REFINE_GROWTH_ROWS = 250_000
 _TRAINING_SAMPLE = 100_000
+# tables past this many rows build ScaNN from a sample (see ScannIndex.add)
+BUILD_SAMPLE_ROWS = 250_000
 _UPSERT_BATCH = 8192
 # absl::SetMinLogLevel of the absl copy inside ScaNN's extension (2: errors only)
 _SET_MIN_LOG_LEVEL = "_ZN4absl12lts_2025012714SetMinLogLevelENS0_18LogSeverityAtLeastE"
@@ -73,6 +75,19 @@ def _scann() -> Any:
     return scann_ops_pybind
 
 
+def _sample_to_front(vectors: np.ndarray) -> np.ndarray:
+    """Swap a random sample of ``_TRAINING_SAMPLE`` rows into the first positions, in
+    place; the rows' new order, as indexes into the rows as given."""
+    size = len(vectors)
+    sample = np.random.default_rng(size).choice(size, _TRAINING_SAMPLE, replace=False)
+    incoming = sample[sample >= _TRAINING_SAMPLE]
+    vacated = np.setdiff1d(np.arange(_TRAINING_SAMPLE), sample, assume_unique=True)
+    order = np.arange(size)
+    vectors[vacated], vectors[incoming] = vectors[incoming], vectors[vacated]
+    order[vacated], order[incoming] = incoming, vacated
+    return order
+
+
 class ScannIndex:
     """One table's vectors: a copy by position (scored exactly) and a ScaNN searcher over
     their codes (built from the first rows added, once there are enough of them)."""
@@ -97,26 +112,37 @@ class ScannIndex:
         return self._vectors
 
     def add(self, vectors: np.ndarray, stop: threading.Event) -> np.ndarray | None:
+        """Index ``vectors`` (the first rows: reordered in place past BUILD_SAMPLE_ROWS)."""
         if self._trained_rows < 0:
+            # past BUILD_SAMPLE_ROWS, ScaNN is built from a random sample moved to the front
+            # and the other rows are added after: a build from all of them holds two more
+            # float copies meanwhile (1,000,000 x 384-d: 3.4 GB more at its peak)
+            order = _sample_to_front(vectors) if len(vectors) > BUILD_SAMPLE_ROWS else None
             self._vectors = vectors.astype(self._dtype, copy=False)
-            self._searcher = self._build(vectors)
-            return None
-        if self._searcher is not None:
-            for start in range(0, len(vectors), _UPSERT_BATCH):
-                if stop.is_set():
-                    raise LoadStoppedError
-                chunk = vectors[start : start + _UPSERT_BATCH]
-                self._searcher.upsert([None] * len(chunk), chunk, len(chunk))
+            built = _TRAINING_SAMPLE if order is not None else len(vectors)
+            self._searcher = self._build(vectors[:built], len(vectors))
+            self._upsert(vectors[built:], stop)
+            return order
+        self._upsert(vectors, stop)
         self._vectors = np.concatenate([self._vectors, vectors.astype(self._dtype, copy=False)])
         self._changed += len(vectors)
         return None
 
-    def _build(self, vectors: np.ndarray) -> Any:
-        """A searcher over codes (no float copy of its own: candidates are scored exactly
-        from :meth:`vectors`), or None when there are too few rows for codes."""
-        rows = len(vectors)
+    def _upsert(self, vectors: np.ndarray, stop: threading.Event) -> None:
+        if self._searcher is None:
+            return
+        for start in range(0, len(vectors), _UPSERT_BATCH):
+            if stop.is_set():
+                raise LoadStoppedError
+            chunk = vectors[start : start + _UPSERT_BATCH]
+            self._searcher.upsert([None] * len(chunk), chunk, len(chunk))
+
+    def _build(self, vectors: np.ndarray, rows: int) -> Any:
+        """A searcher over codes of ``vectors`` for a table of ``rows`` rows (no float copy
+        of its own: candidates are scored exactly from :meth:`vectors`), or None when there
+        are too few rows for codes."""
         self._trained_rows = rows
-        if vectors.size <= EXACT_MAX_VALUES:
+        if rows * vectors.shape[1] <= EXACT_MAX_VALUES:
             return None
         scann = _scann()
         measure = "squared_l2" if self.metric == "l2" else "dot_product"
@@ -126,7 +152,7 @@ class ScannIndex:
             builder = builder.tree(
                 num_leaves=self._partitions,
                 num_leaves_to_search=self._partitions_searched(None),
-                training_sample_size=min(rows, _TRAINING_SAMPLE),
+                training_sample_size=min(len(vectors), _TRAINING_SAMPLE),
             )
         # the anisotropic loss is for inner products; l2 takes plain codes
         anisotropic = 0.2 if measure == "dot_product" else math.nan
