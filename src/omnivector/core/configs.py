@@ -33,14 +33,16 @@ class DatasetCacheConfig:
     - ``max_cached_tables``: open dataset handles kept (LRU); ``None`` = unbounded. Each
       open handle costs roughly 50-250 KB beyond the shared session caches.
     - ``index_cache_bytes``: shared budget for index pages (IVF partitions, HNSW graphs,
-      FTS posting lists) across all tables; warm indexes survive eviction of a handle.
+      FTS posting lists) across all tables; warm indexes survive eviction of a handle. It
+      fills only as indexes are read; an index larger than it is read again on every query
+      (500,000 x 384-d IVF_HNSW_SQ: p50 540 ms at 256 MiB, 5 ms at 2 GiB).
     - ``metadata_cache_bytes``: shared budget for manifests, fragment and file metadata.
     - ``refresh_interval``: seconds between checks for other writers' commits on a cached
       handle; ``0`` checks on every operation (strong consistency, ~13 us locally).
     """
 
     max_cached_tables: int | None = 128
-    index_cache_bytes: int = 256 * MiB
+    index_cache_bytes: int = 2048 * MiB
     metadata_cache_bytes: int = 64 * MiB
     refresh_interval: float = 0.0
 
