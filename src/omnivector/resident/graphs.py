@@ -45,8 +45,8 @@ from omnivector.resident.fragments import (
     fragment_state,
     scan,
 )
-from omnivector.resident.heap import release_freed_memory
 from omnivector.resident.nearest import Nearest
+from omnivector.storage.allocator import release_freed_memory
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.unique_ids import VersionKey, version_key
 

@@ -20,7 +20,7 @@ import ctypes
 import os
 import threading
 
-__all__ = ["raise_mmap_threshold"]
+__all__ = ["raise_mmap_threshold", "release_freed_memory"]
 
 # glibc adjusts the threshold for blocks up to 32 MiB; 16 MiB covers a batch's buffers
 _BLOCK_BYTES = 16 << 20
@@ -50,3 +50,10 @@ def raise_mmap_threshold() -> None:
         libc.malloc.argtypes = [ctypes.c_size_t]
         libc.free.argtypes = [ctypes.c_void_p]
         libc.free(libc.malloc(_BLOCK_BYTES))
+
+
+def release_freed_memory() -> None:
+    """Return the free pages of every malloc arena to the system (glibc only): the heap
+    keeps freed memory for reuse, and a resident load frees gigabytes of it."""
+    if _is_glibc():
+        ctypes.CDLL(None).malloc_trim(0)

@@ -8,7 +8,7 @@ import ctypes.util
 import psutil
 import pytest
 
-from omnivector.resident.heap import release_freed_memory
+from omnivector.storage.allocator import release_freed_memory
 
 BLOCK = 4096
 BLOCKS = 50_000  # ~200 MB in blocks too small for mmap: they live in the heap
