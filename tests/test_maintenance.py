@@ -55,7 +55,12 @@ def test_compact_cleanup_and_optimize(tmp_path: Path) -> None:
 
 def test_auto_maintenance_keeps_fragments_and_versions_bounded(tmp_path: Path) -> None:
     config = ov.MaintenanceConfig(
-        max_fragments=4, max_small_fragments=4, keep_versions=3, keep_seconds=0.0, min_interval=0.0
+        max_fragments=4,
+        max_small_fragments=4,
+        keep_versions=3,
+        keep_seconds=0.0,
+        min_interval=0.0,
+        quiet_seconds=0.0,
     )
     with ov.VectorStore(tmp_path, dimension=DIM, maintenance=config) as store:
         table = store.create_table("t")
@@ -129,6 +134,35 @@ def test_versions_removed_while_listed_are_listed_again(
         assert len(calls) == min(failures + 1, 5)
 
 
+def test_auto_maintenance_waits_for_writes_to_pause(tmp_path: Path) -> None:
+    config = ov.MaintenanceConfig(max_small_fragments=2, min_interval=0.0, quiet_seconds=2.0)
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=config) as store:
+        table = store.create_table("t")
+        for i in range(12):  # a stream of writes, never 2 s apart
+            table.add([_doc(i)])
+            time.sleep(0.05)
+        assert store._maintainer.runs == 0 and table.health().fragments == 12
+        store.wait_for_maintenance("t", timeout=60)  # the stream paused: the run comes
+        assert store._maintainer.runs == 1 and table.health().fragments == 1
+        assert table.count() == 12
+
+
+def test_a_stream_of_writes_is_maintained_after_max_delay(tmp_path: Path) -> None:
+    config = ov.MaintenanceConfig(
+        max_small_fragments=2, min_interval=0.0, quiet_seconds=3600.0, max_delay=0.5
+    )
+    with ov.VectorStore(tmp_path, dimension=DIM, maintenance=config) as store:
+        table = store.create_table("t")
+        deadline = time.monotonic() + 60
+        i = 0
+        while not store._maintainer.runs:  # never a pause of quiet_seconds
+            assert time.monotonic() < deadline, "a stream of writes was never maintained"
+            table.add([_doc(i)])
+            i += 1
+            time.sleep(0.05)
+        assert table.count() == i
+
+
 def test_auto_maintenance_can_be_turned_off(tmp_path: Path) -> None:
     with ov.VectorStore(tmp_path, dimension=DIM, maintenance=OFF) as store:
         table = store.create_table("t")
@@ -138,7 +172,9 @@ def test_auto_maintenance_can_be_turned_off(tmp_path: Path) -> None:
 
 
 def test_maintenance_never_wastes_a_running_build(tmp_path: Path) -> None:
-    config = ov.MaintenanceConfig(max_fragments=2, max_small_fragments=2, min_interval=0.0)
+    config = ov.MaintenanceConfig(
+        max_fragments=2, max_small_fragments=2, min_interval=0.0, quiet_seconds=0.0
+    )
     with ov.VectorStore(
         tmp_path,
         dimension=DIM,

@@ -50,7 +50,9 @@ DIM = 8
 BATCH = 20
 # maintenance as busy as it gets: after every write it compacts and cleans up, so endings
 # meet the maintenance thread inside Lance
-BUSY = ov.MaintenanceConfig(max_small_fragments=1, min_interval=0.0, keep_seconds=0.0)
+BUSY = ov.MaintenanceConfig(
+    max_small_fragments=1, min_interval=0.0, quiet_seconds=0.0, keep_seconds=0.0
+)
 CHILD_SECONDS = 60.0
 MP_CHILDREN = {"mp-spawn": 1, "mp-forkserver": 5}
 

@@ -21,7 +21,8 @@ import numpy as np
 import omnivector as ov
 
 root, worker, log_path, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-config = ov.MaintenanceConfig(max_fragments=8, max_small_fragments=8, min_interval=0.2)
+config = ov.MaintenanceConfig(max_fragments=8, max_small_fragments=8, min_interval=0.2,
+                              quiet_seconds=0.0)
 store = ov.VectorStore(root, maintenance=config)
 lock = threading.Lock()
 log = open(log_path, "w")

@@ -120,6 +120,10 @@ class MaintenanceConfig:
       least ``keep_seconds`` however many versions follow. Tagged versions are always kept.
       Disk space stays bounded by the live data plus what these recent versions reference.
     - ``min_interval``: seconds between two maintenance runs on one table.
+    - ``quiet_seconds`` / ``max_delay``: a run waits until no write came to the table for
+      ``quiet_seconds``, so a stream of writes (a bulk import) is not slowed by compactions
+      competing for the cores and the write lock; a table written without a pause still gets
+      its look ``max_delay`` seconds after the first write that asked for it.
     """
 
     enabled: bool = True
@@ -131,6 +135,8 @@ class MaintenanceConfig:
     keep_versions: int = 10
     keep_seconds: float = 5.0
     min_interval: float = 2.0
+    quiet_seconds: float = 1.0
+    max_delay: float = 30.0
     target_rows_per_fragment: int = 1_048_576
 
     def __post_init__(self) -> None:
@@ -145,7 +151,13 @@ class MaintenanceConfig:
             value = getattr(self, name)
             if not is_integer(value) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("max_deleted_fraction", "keep_seconds", "min_interval"):
+        for name in (
+            "max_deleted_fraction",
+            "keep_seconds",
+            "min_interval",
+            "quiet_seconds",
+            "max_delay",
+        ):
             value = getattr(self, name)
             if not is_number(value) or value < 0:
                 raise InvalidInputError(f"{name} must be a non-negative number, got {value!r}")

@@ -1,6 +1,7 @@
 """Auto-maintenance: the policy that keeps written and opened tables compact and clean.
 
-One background thread per store: after writes, and on a table's first open in the store, it
+One background thread per store: after writes (once they pause for ``quiet_seconds``, or at
+the latest ``max_delay`` after the first), and on a table's first open in the store, it
 checks the table's fragment count, small files, deleted rows, unindexed rows and versions,
 and when a threshold is passed it compacts, folds new rows into indexes and removes old
 versions. It holds the table's maintenance lock (shared with index builds, across processes)
@@ -69,6 +70,8 @@ class AutoMaintainer:
         self._touched: set[str] = set()
         self._running: str | None = None
         self._last_run: dict[str, float] = {}
+        self._last_notice: dict[str, float] = {}  # the latest write (or open) asking for a look
+        self._waiting_since: dict[str, float] = {}  # the first such since the last run began
         self._followups: dict[str, float] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -85,6 +88,9 @@ class AutoMaintainer:
             return
         with self._lock:
             self._touched.add(name)
+            now = time.monotonic()
+            self._last_notice[name] = now
+            self._waiting_since.setdefault(name, now)
             if thorough:
                 self._thorough.add(name)
             if name in self._queued:
@@ -113,6 +119,8 @@ class AutoMaintainer:
             self._touched.discard(name)
             self._followups.pop(name, None)
             self._last_run.pop(name, None)
+            self._last_notice.pop(name, None)
+            self._waiting_since.pop(name, None)
             if threading.current_thread() is not self._thread:
                 self._idle.wait_for(lambda: self._running != name)
 
@@ -154,15 +162,13 @@ class AutoMaintainer:
             name = self._next_request()
             if name is None:
                 return
-            wait = self._last_run.get(name, 0.0) + self.config.min_interval - time.monotonic()
-            if wait > 0 and not self._draining:
-                self._wake.wait(wait)
-                if self._stopped():
-                    return
+            if not self._wait_until_due(name):
+                return
             with self._lock:
                 if name not in self._queued:  # forgotten meanwhile: the table was dropped
                     continue
                 self._queued.discard(name)
+                self._waiting_since.pop(name, None)
                 thorough = name in self._thorough
                 self._thorough.discard(name)
                 self._running = name
@@ -185,6 +191,32 @@ class AutoMaintainer:
                     self._running = None
                     self._idle.notify_all()
             self._last_run[name] = time.monotonic()
+
+    def _wait_until_due(self, name: str) -> bool:
+        """Wait until ``name`` may be looked at (no wait when draining); False: stopping."""
+        while not self._draining:
+            with self._lock:
+                wait = self._due_at(name) - time.monotonic()
+            if wait <= 0:
+                return True
+            self._wake.wait(wait)
+            if self._stopped():
+                return False
+        return True
+
+    def _due_at(self, name: str) -> float:
+        """When ``name`` is due: ``min_interval`` after its last run, and ``quiet_seconds``
+        after its latest write unless the first one waiting has waited ``max_delay``; a
+        thorough look (a first open: work left by processes that ended) waits for no pause."""
+        config = self.config
+        after_run = self._last_run.get(name, 0.0) + config.min_interval
+        if name in self._thorough:
+            return after_run
+        written = min(
+            self._last_notice.get(name, 0.0) + config.quiet_seconds,
+            self._waiting_since.get(name, 0.0) + config.max_delay,
+        )
+        return max(after_run, written)
 
     def _next_request(self) -> str | None:
         """The next table to look at: a write's request, or a due follow-up cleanup."""
