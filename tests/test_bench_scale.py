@@ -30,9 +30,18 @@ def test_a_tiny_run_reports_each_figure_per_row_count_and_system(tmp_path: Path)
         # the default configuration waited for its resident index; Lance alone has none
         assert systems["omnivector"]["query"]["warm_s"] > 0
         assert systems["omnivector-lance"]["query"]["warm_s"] < 0.05
+        # RSS after each phase, and what omnivector holds: a resident index once loaded
+        for entry in systems.values():
+            stages = entry["query"]["rss_stages"]
+            assert stages["imported"] > 0 and stages["filtered"] >= stages["imported"] // 2
+        parts = {n: systems[n]["query"]["memory_parts"] for n in systems}
+        assert parts["omnivector"]["resident index"] > 0
+        assert parts["omnivector-lance"]["resident index"] == 0
+        assert parts["hnswlib"] == {}
     table = "\n".join(lines)
     for figure in ("ingest rows/s", "default recall@10", "load s", "RSS MB", "disk B/row"):
         assert figure in table
+    assert "RSS first query" in table and "lance session" in table
     json.dumps(results)
 
 

@@ -97,6 +97,10 @@ class System:
     def warm(self) -> None:
         """After the first query, load what the system keeps in memory (timed apart)."""
 
+    def memory_parts(self) -> dict[str, int]:
+        """Bytes the system reports holding, by part (for the RSS breakdown)."""
+        return {}
+
     def sweep(self) -> list[Params]:
         """Search settings from fast to accurate."""
         return [{}]

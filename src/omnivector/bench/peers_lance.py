@@ -119,6 +119,13 @@ class Omnivector(System):
     def sweep(self) -> list[Params]:
         return _resident_sweep(self.config) if self.loaded else _lance_sweep(self.config)
 
+    def memory_parts(self) -> dict[str, int]:
+        resident = self.store.resident_info()
+        return {
+            "lance session": self.store.cache_info().session_bytes,
+            "resident index": resident.bytes if resident is not None else 0,
+        }
+
     def _search(
         self,
         query: np.ndarray,

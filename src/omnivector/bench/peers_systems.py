@@ -214,17 +214,21 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
     query_texts: list[str] = json.loads((work / "query_texts.json").read_text())
     for module in system.imports:
         importlib.import_module(module)
-    rss_before = _rss_bytes()
+    # RSS after each phase: what the libraries, the first query, the load and each kind of
+    # query added
+    rss = {"imported": _rss_bytes()}
 
     start = time.perf_counter()
     system.open()
     first = system.search(queries[0], k, None)
     first_query_ms = (time.perf_counter() - start) * 1000.0
+    rss["first query"] = _rss_bytes()
     if not first:
         raise RuntimeError(f"{system.name} returned no hits for the first query")
     start = time.perf_counter()
     system.warm()
     warm_s = time.perf_counter() - start
+    rss["loaded"] = _rss_bytes()
 
     curve = measure_curve(system, queries, truth, k, warmup, int(config.get("sweep_rounds", 1)))
     reaching = [p for p in curve if p["recall"] >= target]
@@ -234,6 +238,7 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
     calls = [functools.partial(system.search, q, k, None) for q in queries]
     found, latencies = _timed(calls, warmup)
     defaults = {"recall": _recall(found, truth, k), **_summary(latencies)}
+    rss["unfiltered"] = _rss_bytes()
 
     count = min(len(queries), int(config["filtered_queries"]))
     filtered: dict[str, dict[str, float]] = {}
@@ -245,12 +250,14 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
         found, latencies = _timed(calls, warmup)
         truth_here = filtered_truth[name][:count]
         filtered[name] = {"recall": _recall(found, truth_here, k), **_summary(latencies)}
+    rss["filtered"] = _rss_bytes()
 
     exact = None
     if system.exact:
         calls = [functools.partial(system.search_exact, q, k) for q in queries[:count]]
         found, latencies = _timed(calls, warmup)
         exact = {"recall": _recall(found, truth[:count], k), **_summary(latencies)}
+        rss["exact"] = _rss_bytes()
 
     hybrid = None
     if system.hybrid:
@@ -260,7 +267,9 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
         ]
         found, latencies = _timed(calls, warmup)
         hybrid = _summary(latencies)
+        rss["hybrid"] = _rss_bytes()
     rss_after = _rss_bytes()
+    memory_parts = system.memory_parts()
     system.close()
     return {
         "first_query_ms": first_query_ms,
@@ -274,7 +283,9 @@ def _query(system: System, work: Path, config: dict[str, Any]) -> dict[str, Any]
         "exact": exact,
         "hybrid": hybrid,
         "rss_bytes": rss_after,
-        "rss_load_bytes": rss_after - rss_before,
+        "rss_load_bytes": rss_after - rss["imported"],
+        "rss_stages": rss,
+        "memory_parts": memory_parts,
     }
 
 

@@ -9,7 +9,10 @@ loaded by itself after the first queries), omnivector with resident indexes off
 Reported per row count and system: ingest rows/s, index build s, recall@10 and QPS at
 default settings, QPS at recall@10 = 0.95, filtered p50 (10% of rows), resident load s
 (the wait for the resident index; 0 for the others), RSS after the queries and disk bytes
-per row; and a plot of each figure against the row count.
+per row; and a plot of each figure against the row count. A second table breaks the query
+worker's RSS down by phase (after imports, the first query, the load, the unfiltered,
+filtered, exact and hybrid queries) beside the bytes omnivector reports holding in its Lance
+session (caches) and its resident index.
 
 ``--quick`` runs two small row counts of the synthetic data in minutes; the full run takes
 about an hour on 2 cores and needs ~8 GiB of memory at 1,000,000 x 384-d.
@@ -106,7 +109,9 @@ def run_scale(
             measured[data][count] = run_workload(ctx, workload, runnable, limit)
             # each row count's figures as soon as they exist: a run cut short keeps them
             ctx.echo(_table({data: {count: measured[data][count]}}))
+            ctx.echo(_memory_table({data: {count: measured[data][count]}}))
     ctx.echo(_table(measured))
+    ctx.echo(_memory_table(measured))
     results: dict[str, Any] = {
         "skipped": skipped,
         "data": {d: {str(c): f for c, f in by_count.items()} for d, by_count in measured.items()},
@@ -134,6 +139,35 @@ def _table(measured: dict[str, dict[int, Any]]) -> str:
                     [data, count, system, *("-" if v is None else v for v in values.values())]
                 )
     return "\n" + format_table(headers, rows)
+
+
+_STAGES = ("imported", "first query", "loaded", "unfiltered", "filtered", "exact", "hybrid")
+_PARTS = ("lance session", "resident index")
+
+
+def _memory_table(measured: dict[str, dict[int, Any]]) -> str:
+    """The query worker's RSS (MiB) after each phase, and what omnivector reports holding."""
+    headers = ["data", "rows", "system", *(f"RSS {s}" for s in _STAGES), *_PARTS]
+    rows = []
+    for data, by_count in measured.items():
+        for count, figures in by_count.items():
+            for system, entry in succeeded(figures).items():
+                stages = entry["query"].get("rss_stages", {})
+                parts = entry["query"].get("memory_parts", {})
+                rows.append(
+                    [
+                        data,
+                        count,
+                        system,
+                        *(_mib(stages.get(stage)) for stage in _STAGES),
+                        *(_mib(parts.get(part)) for part in _PARTS),
+                    ]
+                )
+    return "\nmemory of the query worker, MiB\n" + format_table(headers, rows)
+
+
+def _mib(value: int | None) -> int | str:
+    return "-" if value is None else round(value / 2**20)
 
 
 def _plot(ctx: BenchContext, measured: dict[str, dict[int, Any]]) -> list[str]:
