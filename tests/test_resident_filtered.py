@@ -229,4 +229,12 @@ def test_exact_queries_from_memory_match_numpy(
         np.testing.assert_allclose([h.distance for h in hits], distances[truth], atol=tolerance)
         if precision == "f32":
             assert [int(h.id[1:]) for h in hits] == truth.tolist()
+        # a narrow filter, asked again with each query: its rows' vectors are kept with its
+        # allow-list, and the answer stays the exact one
+        rare = (corpus.columns["category"] == "rare") & corpus.alive
+        hits = corpus.table.search(query, k=5, where={"category": "rare"})
+        truth = np.argsort(np.where(rare, distances, np.inf))[:5]
+        np.testing.assert_allclose([h.distance for h in hits], distances[truth], atol=tolerance)
+        if precision == "f32":
+            assert [int(h.id[1:]) for h in hits] == truth.tolist()
     corpus.store.close()

@@ -309,9 +309,22 @@ class ResidentGraph:
             # the walk found fewer than k of them: the exact scan finds every one
         positions = None if allowed is None else allowed.positions
         metric = "l2" if self.spec.metric == "l2" else "ip"
-        values = exact.scores(self.index.vectors(), query.vector, metric, positions)
+        if allowed is not None and allowed.count * self.spec.dimension <= _EXACT_SCAN_VALUES:
+            rows = _allowed_rows(allowed, self.index.vectors())
+            values = exact.scores(rows, query.vector, metric)
+        else:
+            values = exact.scores(self.index.vectors(), query.vector, metric, positions)
         best, order = exact.nearest(values, query.k, metric)
         return best, (order if positions is None else positions[order])
+
+
+def _allowed_rows(allowed: AllowList, vectors: np.ndarray) -> np.ndarray:
+    """The vectors of a small allow-list's rows side by side, kept with it: gathering
+    them on every query cost twice the scoring (1,000 x 384-d: 58 us against 23 us)."""
+    rows = allowed.engine.get("rows")
+    if not isinstance(rows, np.ndarray):
+        rows = allowed.engine["rows"] = vectors[allowed.positions]
+    return rows
 
 
 class ResidentGraphs:
