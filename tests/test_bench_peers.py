@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import omnivector as ov
-from omnivector.bench import SUITES, BenchContext, peers, run_suite
+from omnivector.bench import SUITES, BenchContext, peers, peers_report, run_suite
 from omnivector.bench.peers_base import System
 from omnivector.bench.peers_systems import SYSTEMS, measure_curve, qps_at_recall, upper_frontier
 from omnivector.resident import scann_installed
@@ -152,7 +152,7 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
         }  # fmt: skip
 
     def against_peers(measured: dict[str, Any]) -> list[dict[str, Any]]:
-        return [v for v in peers._verdicts(measured) if v["peer"] != "target"]
+        return [v for v in peers_report.verdicts(measured) if v["peer"] != "target"]
 
     measured = {"w": {"systems": {"omnivector": entry(100.0, 1.0), "lancedb": entry(50.0, 2.0)}}}
     verdicts = against_peers(measured)
@@ -172,7 +172,7 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
     # twice the unfiltered (1.0 > 2 x 0.4)
     own = {
         v["metric"]: v["win"]
-        for v in peers._verdicts(measured)
+        for v in peers_report.verdicts(measured)
         if v["system"] == "omnivector-resident" and v["peer"] == "target"
     }
     assert own == {
@@ -181,8 +181,8 @@ def test_verdicts_compare_omnivector_with_each_named_peer() -> None:
         "filtered 1% recall@10": False,
         "filtered 1% p50 ms (bound: 2x unfiltered)": False,
     }
-    assert "targets (omnivector-resident): 4/7 met" in peers._verdict_table(
-        peers._verdicts(measured)
+    assert "targets (omnivector-resident): 4/7 met" in peers_report.verdict_table(
+        peers_report.verdicts(measured)
     )
 
 

@@ -28,7 +28,8 @@ from typing import Any
 from omnivector import InvalidInputError
 from omnivector.bench.common import BenchContext, format_table, plotting
 from omnivector.bench.data import glove_root
-from omnivector.bench.peers import Workload, run_workload, succeeded
+from omnivector.bench.peers import Workload, run_workload
+from omnivector.bench.peers_report import succeeded
 from omnivector.bench.peers_systems import SYSTEMS, missing_modules
 
 __all__ = ["SCALE_SYSTEMS", "run", "run_scale"]
@@ -174,7 +175,7 @@ def _plot(ctx: BenchContext, measured: dict[str, dict[int, Any]]) -> list[str]:
     plt = plotting(ctx)
     if plt is None or ctx.plot_dir is None:
         return []
-    from omnivector.bench.peers import COLOURS, save_plot
+    from omnivector.bench.peers_report import COLOURS, save_plot
 
     written = []
     for data, by_count in measured.items():
