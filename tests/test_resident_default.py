@@ -13,7 +13,7 @@ import pytest
 
 import omnivector as ov
 from omnivector.resident import config as resident_config
-from omnivector.resident import graphs as resident
+from omnivector.resident import graph as resident
 from omnivector.resident import scann_engine as resident_scann
 from tests.conftest import DIM, arrow_docs
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import omnivector as ov
 from omnivector.operations import search
-from omnivector.resident import graphs as resident
+from omnivector.resident import graph as resident
 from omnivector.resident import scann_engine as resident_scann
 
 ROWS = 2_000

@@ -25,7 +25,7 @@ from omnivector.core.results import Hit, SearchResults, distances_and_scores
 from omnivector.core.schema import TableSpec
 from omnivector.indexing.catalog import query_defaults
 from omnivector.resident import exact
-from omnivector.resident.graphs import ResidentGraph
+from omnivector.resident.graph import ResidentGraph
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.fulltext import build_text_query
 from omnivector.storage.unique_ids import VersionKey, version_key
