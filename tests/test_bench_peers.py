@@ -281,13 +281,17 @@ def test_sweep_reports_each_settings_median_pass(tmp_path: Path, rounds: int, sl
 
 
 def test_lance_alone_queries_the_store_the_default_configuration_built() -> None:
-    """A full (not quick) run: build and query workers; ``omnivector-lance`` builds nothing."""
+    """A full (not quick) run: build and query workers; ``omnivector-lance`` builds nothing,
+    ``omnivector-hnswflat`` (another index) builds its own store."""
     lines: list[str] = []
     ctx = BenchContext(quick=False, echo=lines.append)
-    figures = peers.run_workload(ctx, TINY, ["omnivector", "omnivector-lance"], timeout=600)
+    systems = ["omnivector", "omnivector-lance", "omnivector-hnswflat"]
+    figures = peers.run_workload(ctx, TINY, systems, timeout=600)
     default, lance = figures["systems"]["omnivector"], figures["systems"]["omnivector-lance"]
-    assert "error" not in default and "error" not in lance
+    flat = figures["systems"]["omnivector-hnswflat"]
+    assert "error" not in default and "error" not in lance and "error" not in flat
     assert lance["store_of"] == "omnivector" and "store_of" not in default
+    assert "store_of" not in flat and flat["build"] is not default["build"]
     assert lance["build"] is default["build"]  # one build, its ingests' median
     assert len(default["build"]["ingest_samples"]) == 2
     assert lance["query"]["defaults"]["recall"] > 0.9

@@ -181,6 +181,7 @@ class OmnivectorFlat(OmnivectorLance):
     name = "omnivector-hnswflat"
     index = "IVF_HNSW_FLAT"
     knob = "ef (nprobes, no refine)"
+    builds_like = None  # an index of its own
 
     def sweep(self) -> list[Params]:
         nprobes, k = int(self.config["nprobes"]), int(self.config["k"])
