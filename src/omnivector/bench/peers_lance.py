@@ -7,7 +7,7 @@ so raw pylance measures the floor under omnivector's own per-query overhead.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -172,7 +172,7 @@ class OmnivectorLance(Omnivector):
     name = "omnivector-lance"
     knob = "ef (nprobes, refine_factor=2)"
     resident = False
-    builds_like = "omnivector"  # resident indexes change queries, not the store
+    builds_like: ClassVar[str | None] = "omnivector"  # resident indexes: queries, not the store
 
 
 class OmnivectorFlat(OmnivectorLance):
