@@ -267,20 +267,24 @@ class ResidentGraph:
             if not query.exact:
                 return self.index.search(query, None)
             allowed = self._live_rows()
-        elif not query.exact and allowed.count * self.spec.dimension > _EXACT_SCAN_VALUES:
+        elif not query.exact and not self._few(allowed):
             found = self.index.search(query, allowed)
             if len(found[1]) >= min(query.k, allowed.count):
                 return found
             # the walk found fewer than k of them: the exact scan finds every one
         positions = None if allowed is None else allowed.positions
         metric = "l2" if self.spec.metric == "l2" else "ip"
-        if allowed is not None and allowed.count * self.spec.dimension <= _EXACT_SCAN_VALUES:
+        if allowed is not None and self._few(allowed):
             rows = _allowed_rows(allowed, self.index.vectors())
             values = exact.scores(rows, query.vector, metric)
         else:
             values = exact.scores(self.index.vectors(), query.vector, metric, positions)
         best, order = exact.nearest(values, query.k, metric)
         return best, (order if positions is None else positions[order])
+
+    def _few(self, allowed: AllowList) -> bool:
+        """Whether ``allowed`` lets few enough rows through to score them all exactly."""
+        return allowed.count * self.spec.dimension <= _EXACT_SCAN_VALUES
 
 
 def _allowed_rows(allowed: AllowList, vectors: np.ndarray) -> np.ndarray:
