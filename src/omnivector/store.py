@@ -124,7 +124,7 @@ class VectorStore(StoreCompat):
         )
         if resident is True:
             resident = ResidentConfig()
-        self._resident = ResidentGraphs(resident) if resident is not False else None
+        self._resident = ResidentGraphs(resident, self._datasets.apart) if resident else None
         self._closed = False
         self._create_lock = threading.Lock()
         self._opened: set[str] = set()

@@ -155,7 +155,8 @@ def _nearest(
     if found is not None:
         return found
     graphs.passed()
-    hits = vector_search(dataset, ctx.spec, query, where, columns)
+    lance_dataset = graphs.lance_handle(ctx.name, dataset, ctx.spec)
+    hits = vector_search(lance_dataset, ctx.spec, query, where, columns)
     # after the answer: a load started first would compete with this query
     graphs.refresh(ctx.name, dataset, ctx.spec)
     return SearchResults(hits)

@@ -54,6 +54,9 @@ class ResidentConfig:
     - ``min_rows``: smaller tables stay with Lance alone.
     - ``load_after``: a table's graph starts loading after this many of its queries went
       to Lance (a process that asks once and exits never loads one).
+    - ``release_lance_after``: vector queries that go to Lance while a table's graph loads
+      or follows writes run in a Lance session of their own, which holds the table's Lance
+      vector index; it is let go once the graph has answered for this many seconds.
     - ScaNN: ``partitions_searched``, the share of partitions a query visits (a query's
       ``nprobes=`` sets their number instead), and ``refine_factor``: ``refine_factor x k``
       candidates, at least 100 and times ``sqrt(rows / 250,000)`` past 250,000 rows, are
@@ -68,6 +71,7 @@ class ResidentConfig:
     max_bytes: int = field(default_factory=lambda: default_max_bytes())
     min_rows: int = 1_000
     load_after: int = 3
+    release_lance_after: float = 30.0
     precision: Precision = "f32"
     engine: ResidentEngine = "auto"
     partitions_searched: float = 0.15
@@ -100,6 +104,9 @@ class ResidentConfig:
                 "ResidentConfig(engine='scann') needs the scann package (Linux, Python up "
                 "to 3.13); use engine='hnsw' or 'auto'"
             )
+        linger = self.release_lance_after
+        if not is_number(linger) or linger < 0:
+            raise InvalidInputError("ResidentConfig.release_lance_after must be >= 0 seconds")
         share = self.partitions_searched
         if not is_number(share) or not 0 < share <= 1:
             raise InvalidInputError("ResidentConfig.partitions_searched must be in (0, 1]")

@@ -8,7 +8,8 @@ its queries went to Lance; until that graph matches the table's current version 
 query goes to Lance, so nothing waits for the load. Then vector queries (and the vector leg
 of hybrid queries) are answered from memory. When the table moves on, its graph follows in
 the background. Graphs of all tables share one byte budget, evicting the least recently
-used.
+used. Vector queries that go to Lance meanwhile use a Lance session of their own
+(:mod:`omnivector.resident.passing`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ from omnivector.resident.config import ResidentConfig
 from omnivector.resident.engine import LoadStoppedError
 from omnivector.resident.fragments import fragment_state
 from omnivector.resident.graph import ResidentGraph
+from omnivector.resident.passing import PassingHandles
 from omnivector.storage.allocator import release_freed_memory
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.unique_ids import VersionKey, version_key
@@ -46,12 +49,15 @@ class ResidentInfo:
     answered: int  # vector queries answered from memory
     passed_to_lance: int  # queries that went to Lance while a graph was missing or stale
     loads: int  # graphs built or extended
+    lance_bytes: int  # Lance's caches of tables queried while their graphs load or follow
 
 
 class ResidentGraphs:
     """The store's resident graphs: loads in one background thread, LRU by bytes."""
 
-    def __init__(self, config: ResidentConfig) -> None:
+    def __init__(self, config: ResidentConfig, open_apart: Callable[[Dataset], Dataset]) -> None:
+        """``open_apart(dataset)`` opens ``dataset``'s table and version in a Lance session
+        of its own."""
         self.config = config
         self._graphs: OrderedDict[str, ResidentGraph] = OrderedDict()
         self._loading: dict[str, Future[bool]] = {}
@@ -63,6 +69,7 @@ class ResidentGraphs:
         self._lock = threading.Lock()
         # a daemon thread: a load in progress never holds up the end of the process
         self._worker = DaemonWorker("omnivector-resident")
+        self._passing = PassingHandles(config.release_lance_after, open_apart, self._let_go)
         self._answered = self._passed = self._loads = 0
 
     def graph(self, key: str, dataset: Dataset) -> tuple[ResidentGraph, VersionKey] | None:
@@ -70,18 +77,52 @@ class ResidentGraphs:
 
         A graph returned counts the query as answered from memory (see :meth:`passed`)."""
         with self._lock:
-            seen = self._handles.get(key)
-            if seen is not None and seen[0]() is dataset and seen[1][0] == dataset.version:
-                version = seen[1]
-            else:  # reading the commit time costs more than the search: once per handle
-                version = version_key(dataset)
-                self._handles[key] = (weakref.ref(dataset), version)
+            version = self._version(key, dataset)
             graph = self._current(key, version)
-            if graph is not None:
-                self._graphs.move_to_end(key)
-                self._answered += 1
-                return graph, version
-        return None
+            if graph is None:
+                return None
+            self._graphs.move_to_end(key)
+            self._answered += 1
+        self._passing.answered(key)
+        return graph, version
+
+    def _version(self, key: str, dataset: Dataset) -> VersionKey:
+        """The version key of ``key``'s handle ``dataset`` (the caller holds the lock)."""
+        seen = self._handles.get(key)
+        if seen is not None and seen[0]() is dataset and seen[1][0] == dataset.version:
+            return seen[1]
+        # reading the commit time costs more than the search: once per handle
+        version = version_key(dataset)
+        self._handles[key] = (weakref.ref(dataset), version)
+        return version
+
+    def lance_handle(self, key: str, dataset: Dataset, spec: TableSpec) -> Dataset:
+        """The handle a vector query of ``key`` that no graph answered takes to Lance: one
+        with a session of its own while the table's graph loads or follows, the pooled
+        ``dataset`` for a table too small or too large for a graph."""
+        with self._lock:
+            version = self._version(key, dataset)
+        handle = self._passing.get(key, version)
+        if handle is not None:
+            return handle
+        if not self._fits(dataset.count_rows(), spec):
+            return dataset
+        return self._passing.open(key, dataset, version) or dataset
+
+    def _fits(self, rows: int, spec: TableSpec) -> bool:
+        """Whether a table of ``rows`` rows gets a graph."""
+        return self.config.min_rows <= rows and (
+            rows * self.config.row_bytes(spec.dimension) <= self.config.max_bytes
+        )
+
+    def _let_go(self, handle: Dataset) -> None:
+        """Free a passing handle's session on the load thread, not on a query's."""
+        held = [handle]
+        del handle
+        try:
+            self._worker.submit(_free, held)
+        except RuntimeError:  # the store is closing
+            held.clear()
 
     def _current(self, key: str, version: VersionKey) -> ResidentGraph | None:
         """``key``'s graph if it is at ``version`` (the caller holds the lock)."""
@@ -166,13 +207,11 @@ class ResidentGraphs:
         snapshot = dataset.checkout_version(version[0])
         if version_key(snapshot) != version:  # the table was dropped and created again
             return False
-        rows = snapshot.count_rows()
-        if rows < self.config.min_rows or (
-            rows * self.config.row_bytes(spec.dimension) > self.config.max_bytes
-        ):
+        if not self._fits(snapshot.count_rows(), spec):
             with self._lock:
                 self._refused[key] = version
                 self._graphs.pop(key, None)
+            self._passing.drop(key)
             return False
         fragments = fragment_state(snapshot)
         with self._lock:
@@ -207,6 +246,7 @@ class ResidentGraphs:
             self._refused.pop(key, None)
             self._handles.pop(key, None)
             self._asked.pop(key, None)
+        self._passing.drop(key)
 
     def info(self) -> ResidentInfo:
         with self._lock:
@@ -218,6 +258,7 @@ class ResidentGraphs:
                 answered=self._answered,
                 passed_to_lance=self._passed,
                 loads=self._loads,
+                lance_bytes=self._passing.nbytes(),
             )
 
     def stop(self) -> None:
@@ -229,3 +270,10 @@ class ResidentGraphs:
         self.stop()
         with self._lock:
             self._graphs.clear()
+        self._passing.clear()
+
+
+def _free(handles: list[Dataset]) -> None:
+    """Drop the last reference to passing handles, and return the freed memory."""
+    handles.clear()
+    release_freed_memory()

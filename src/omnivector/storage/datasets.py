@@ -27,7 +27,7 @@ from omnivector.storage.locations import (
     deletion_read_version,
     fragment_files,
 )
-from omnivector.storage.pool import CacheInfo, DatasetCache
+from omnivector.storage.pool import CacheInfo, DatasetCache, new_session
 
 __all__ = [
     "CompactionOptions",
@@ -88,6 +88,17 @@ class Datasets:
         mutates a handle in place when committing, which readers of the shared one must
         never see)."""
         return self._pool.open_private(name)
+
+    def apart(self, dataset: Dataset) -> Dataset:
+        """``dataset``'s table and version in a Lance session of its own (bounded as the
+        pool's): what queries through it cache leaves memory with the handle."""
+        with lance_errors("opening a table"):
+            return lance.dataset(
+                dataset.uri,
+                version=dataset.version,
+                session=new_session(self._pool.config),
+                storage_options=self.storage_options or None,
+            )
 
     def put(self, name: str, dataset: Dataset) -> None:
         """Make ``dataset`` (just committed) the shared handle of ``name``."""

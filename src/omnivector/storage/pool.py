@@ -24,7 +24,7 @@ from lance import LanceDataset
 
 from omnivector.core.configs import DatasetCacheConfig
 
-__all__ = ["CacheInfo", "DatasetCache"]
+__all__ = ["CacheInfo", "DatasetCache", "new_session"]
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,7 @@ class DatasetCache:
         self._identify = identify
         self._is_identity = is_identity
         self._on_replaced = on_replaced
-        self.session = lance.Session(  # type: ignore[attr-defined]
-            index_cache_size_bytes=config.index_cache_bytes,
-            metadata_cache_size_bytes=config.metadata_cache_bytes,
-        )
+        self.session = new_session(config)
         self._opener = opener
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         # the last identity seen per table name, kept past eviction: a table found created
@@ -247,6 +244,14 @@ class DatasetCache:
         if replaced:
             log.debug("table %s was dropped and created again", name)
             self._on_replaced(name)
+
+
+def new_session(config: DatasetCacheConfig) -> Any:
+    """A Lance cache session with ``config``'s byte bounds."""
+    return lance.Session(  # type: ignore[attr-defined]
+        index_cache_size_bytes=config.index_cache_bytes,
+        metadata_cache_size_bytes=config.metadata_cache_bytes,
+    )
 
 
 def _stamp(versions_dir: str | None) -> int | None:
