@@ -132,12 +132,15 @@ _TARGETS: dict[str, list[str]] = {
 def _own_targets(
     entry: dict[str, Any], numpy: dict[str, Any] | None
 ) -> list[tuple[str, Any, Any, bool]]:
-    """Targets against the system's own figures and numpy's: (metric, ours, bound, met)."""
+    """Targets against the system's own figures and numpy's: (metric, ours, bound, met).
+
+    A filtered p50 is held to twice the p50 of the same queries unfiltered, timed in
+    alternation with them (results of older runs: the operating point's p50)."""
     query = entry["query"]
-    unfiltered = query["operating_point"]["p50_ms"]
     checks: list[tuple[str, Any, Any, bool]] = []
     for name, key in (("10%", "filtered"), ("1%", "filtered_1pct")):
         figures = query[key]
+        unfiltered = figures.get("unfiltered_p50_ms", query["operating_point"]["p50_ms"])
         checks.append(
             (
                 f"filtered {name} recall@10",
