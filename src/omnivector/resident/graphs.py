@@ -115,14 +115,13 @@ class ResidentGraphs:
             rows * self.config.row_bytes(spec.dimension) <= self.config.max_bytes
         )
 
-    def _let_go(self, handle: Dataset) -> None:
-        """Free a passing handle's session on the load thread, not on a query's."""
-        held = [handle]
-        del handle
+    def _let_go(self, handles: list[Dataset]) -> None:
+        """Free passing handles' sessions on the load thread, not on a query's: ``handles``
+        holds their only references."""
         try:
-            self._worker.submit(_free, held)
+            self._worker.submit(_free, handles)
         except RuntimeError:  # the store is closing
-            held.clear()
+            handles.clear()
 
     def _current(self, key: str, version: VersionKey) -> ResidentGraph | None:
         """``key``'s graph if it is at ``version`` (the caller holds the lock)."""

@@ -41,10 +41,11 @@ class PassingHandles:
         self,
         linger: float,
         open_apart: Callable[[Dataset], Dataset],
-        let_go: Callable[[Dataset], None],
+        let_go: Callable[[list[Dataset]], None],
     ) -> None:
         """``open_apart(dataset)`` opens ``dataset``'s table and version in a new session;
-        ``let_go(handle)`` receives a handle no longer needed (its caches go with it)."""
+        ``let_go(handles)`` receives the only references to handles no longer needed (their
+        caches go with the last one)."""
         self._linger = linger
         self._open_apart = open_apart
         self._let_go = let_go
@@ -92,15 +93,18 @@ class PassingHandles:
                     return
             elif now < held.release_at:
                 return
-            del self._held[key]
-        self._let_go(held.dataset)
+            gone = [self._held.pop(key).dataset]
+            del held
+        self._let_go(gone)
 
     def drop(self, key: str) -> None:
         """``key`` will get no graph (refused or failed): its queries use the shared session."""
         with self._lock:
             held = self._held.pop(key, None)
-        if held is not None:
-            self._let_go(held.dataset)
+            gone = [] if held is None else [held.dataset]
+            del held
+        if gone:
+            self._let_go(gone)
 
     def clear(self) -> None:
         with self._lock:
