@@ -56,7 +56,8 @@ class ResidentConfig:
       to Lance (a process that asks once and exits never loads one).
     - ``release_lance_after``: vector queries that go to Lance while a table's graph loads
       or follows writes run in a Lance session of their own, which holds the table's Lance
-      vector index; it is let go once the graph has answered for this many seconds.
+      vector index; it is let go when the graph answers a query and the table has not been
+      written for this many seconds.
     - ScaNN: ``partitions_searched``, the share of partitions a query visits (a query's
       ``nprobes=`` sets their number instead), and ``refine_factor``: ``refine_factor x k``
       candidates, at least 100 and times ``sqrt(rows / 250,000)`` past 250,000 rows, are

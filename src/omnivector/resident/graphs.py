@@ -83,7 +83,7 @@ class ResidentGraphs:
                 return None
             self._graphs.move_to_end(key)
             self._answered += 1
-        self._passing.answered(key)
+        self._passing.answered(key, version)
         return graph, version
 
     def _version(self, key: str, dataset: Dataset) -> VersionKey:

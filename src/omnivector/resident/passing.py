@@ -5,17 +5,20 @@ IVF_HNSW_SQ index of 1,000,000 x 384-d vectors holds about 620 MiB), and a Lance
 lets go of an entry only when its byte bound pushes it out. Queries that go to Lance only
 until a table's graph is current would leave that index in the store's shared session beside
 the graph for good. They go through a handle with a Lance session of its own instead, let go
-once the graph has answered for ``ResidentConfig.release_lance_after`` seconds (a table
-written again soon needs it again while its graph follows the writes). At most
+at the first query the graph answers once the table has not been written for
+``ResidentConfig.release_lance_after`` seconds (a table written again soon needs it again
+while its graph follows the writes). At most
 :data:`MAX_HANDLES` tables hold one at a time; queries of others use the shared session.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from omnivector.storage.datasets import Dataset
 from omnivector.storage.unique_ids import VersionKey, version_key
@@ -30,8 +33,6 @@ MAX_HANDLES = 4
 class _Held:
     dataset: Dataset
     version: VersionKey
-    # monotonic time after which the handle goes, set once its table's graph answers
-    release_at: float | None = None
 
 
 class PassingHandles:
@@ -53,13 +54,10 @@ class PassingHandles:
         self._lock = threading.Lock()
 
     def get(self, key: str, version: VersionKey) -> Dataset | None:
-        """``key``'s handle if it is at ``version`` (a query is going to Lance: it stays)."""
+        """``key``'s handle if it is at ``version``."""
         with self._lock:
             held = self._held.get(key)
-            if held is None:
-                return None
-            held.release_at = None
-            return held.dataset if held.version == version else None
+            return held.dataset if held is not None and held.version == version else None
 
     def open(self, key: str, dataset: Dataset, version: VersionKey) -> Dataset | None:
         """A handle of ``key`` at ``dataset``'s version (``version``), keeping the session
@@ -79,22 +77,13 @@ class PassingHandles:
             self._held[key] = _Held(opened, version)
         return opened
 
-    def answered(self, key: str) -> None:
-        """``key``'s graph answered a query: its handle goes once the graph has kept
-        answering for the linger time."""
+    def answered(self, key: str, version: VersionKey) -> None:
+        """``key``'s graph answered a query at ``version``: its handle goes once that
+        version is older than the linger time."""
         with self._lock:
-            held = self._held.get(key)
-            if held is None:
-                return
-            now = time.monotonic()
-            if held.release_at is None:
-                held.release_at = now + self._linger
-                if self._linger > 0:
-                    return
-            elif now < held.release_at:
+            if key not in self._held or _age(version) < self._linger:
                 return
             gone = [self._held.pop(key).dataset]
-            del held
         self._let_go(gone)
 
     def drop(self, key: str) -> None:
@@ -115,3 +104,11 @@ class PassingHandles:
         with self._lock:
             handles = [held.dataset for held in self._held.values()]
         return sum(int(handle.session().size_bytes()) for handle in handles)
+
+
+def _age(version: VersionKey) -> float:
+    """Seconds since ``version`` was committed (unknown: as old as can be)."""
+    committed = version[1]
+    if not isinstance(committed, datetime):
+        return math.inf
+    return time.time() - committed.timestamp()
