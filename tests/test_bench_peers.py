@@ -15,7 +15,13 @@ import pytest
 import omnivector as ov
 from omnivector.bench import SUITES, BenchContext, peers, peers_report, run_suite
 from omnivector.bench.peers_base import System
-from omnivector.bench.peers_systems import SYSTEMS, measure_curve, qps_at_recall, upper_frontier
+from omnivector.bench.peers_systems import (
+    SYSTEMS,
+    filtered_figures,
+    measure_curve,
+    qps_at_recall,
+    upper_frontier,
+)
 from omnivector.resident import scann_installed
 from tests.conftest import DIM, FIELDS, make_docs
 
@@ -287,6 +293,45 @@ def test_sweep_reports_each_settings_median_pass(tmp_path: Path, rounds: int, sl
     # one slow pass out of three is outvoted; alone, it is the figure
     assert (curve[0]["qps"] < 500) is slow
     assert curve[1]["qps"] > 2_000
+
+
+class _FilterNeedsProbes(System):
+    """Finds the right row unfiltered at any setting; filtered, only at nprobe >= 4."""
+
+    name = "filter-needs-probes"
+
+    def search(self, query: np.ndarray, k: int, params: dict[str, Any] | None) -> list[int]:
+        return [0]
+
+    def search_filtered(
+        self, query: np.ndarray, k: int, params: dict[str, Any] | None, category: str
+    ) -> list[int]:
+        return [0] if (params or {})["nprobe"] >= 4 else [1]
+
+
+def test_filtered_figures_are_taken_where_filtered_recall_reaches_the_target(
+    tmp_path: Path,
+) -> None:
+    system = _FilterNeedsProbes(tmp_path, {"dimension": 2, "count": 1})
+    queries = np.zeros((6, 2), np.float32)
+    truth = np.zeros((6, 1), np.int64)
+    # the curve as measured, unordered: nprobe=1 is the operating point
+    curve = [
+        {"params": {"nprobe": n}, "qps": qps}
+        for n, qps in ((8, 100.0), (1, 1000.0), (2, 500.0), (16, 50.0), (4, 200.0))
+    ]
+    figures = filtered_figures(system, queries, truth, 1, "c1", curve, curve[1], 0.95, 0)
+    # the costlier settings were tried by falling QPS: 2 misses, 4 reaches it
+    assert figures["params"] == {"nprobe": 4}
+    assert figures["recall"] == 1.0
+    assert figures["p50_ms"] > 0 and figures["unfiltered_p50_ms"] > 0
+    # at the operating point when it reaches the target there
+    figures = filtered_figures(system, queries, truth, 1, "c1", curve, curve[4], 0.95, 0)
+    assert figures["params"] == {"nprobe": 4}
+    # nowhere: the last setting tried, with its recall
+    never = [point for point in curve if point["params"]["nprobe"] < 4]
+    figures = filtered_figures(system, queries, truth, 1, "c1", never, never[1], 0.95, 0)
+    assert figures["params"] == {"nprobe": 2} and figures["recall"] == 0.0
 
 
 def test_lance_alone_queries_the_store_the_default_configuration_built() -> None:
