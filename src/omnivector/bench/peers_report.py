@@ -72,9 +72,14 @@ def report(name: str, figures: dict[str, Any]) -> str:
     curve_rows = []
     for system, entry in succeeded(figures).items():
         for point in entry["query"]["curve"]:
-            params = " ".join(f"{k}={v}" for k, v in point["params"].items()) or "-"
             curve_rows.append(
-                [system, params, f"{point['recall']:.3f}", point["qps"], point["p50_ms"]]
+                [
+                    system,
+                    _settings(point["params"]),
+                    f"{point['recall']:.3f}",
+                    point["qps"],
+                    point["p50_ms"],
+                ]
             )
     lines.append(f"\n{name}: recall@10 - QPS curve")
     lines.append(format_table(["system", "params", "recall@10", "QPS", "p50 ms"], curve_rows))
@@ -96,6 +101,11 @@ def report(name: str, figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _settings(params: dict[str, Any]) -> str:
+    """Search settings as ``knob=value`` pairs ("-": the system's defaults)."""
+    return " ".join(f"{k}={v}" for k, v in params.items()) or "-"
+
+
 def _filtered_settings(figures: dict[str, Any]) -> list[list[str]]:
     """Systems whose filtered figures are at other settings than their operating point."""
     rows = []
@@ -104,7 +114,7 @@ def _filtered_settings(figures: dict[str, Any]) -> list[list[str]]:
         for name, key in (("10%", "filtered"), ("1%", "filtered_1pct")):
             params = query[key].get("params")  # absent in results of older runs
             if params is not None and params != query["operating_point"]["params"]:
-                rows.append([system, name, " ".join(f"{k}={v}" for k, v in params.items())])
+                rows.append([system, name, _settings(params)])
     return rows
 
 

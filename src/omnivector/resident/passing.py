@@ -89,11 +89,10 @@ class PassingHandles:
     def drop(self, key: str) -> None:
         """``key`` will get no graph (refused or failed): its queries use the shared session."""
         with self._lock:
-            held = self._held.pop(key, None)
-            gone = [] if held is None else [held.dataset]
-            del held
-        if gone:
-            self._let_go(gone)
+            if key not in self._held:
+                return
+            gone = [self._held.pop(key).dataset]
+        self._let_go(gone)
 
     def clear(self) -> None:
         with self._lock:
