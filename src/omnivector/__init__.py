@@ -11,6 +11,10 @@ import os
 # Lance's vector index statistics otherwise carry every centroid (memory) and warn.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
+# first: glibc's heap settings, before pyarrow and Lance start threads that allocate
+from omnivector.storage import allocator  # noqa: F401
+
+# isort: split
 from omnivector.storage import lance_logs  # noqa: F401  (first: routes Lance's logs as it loads)
 
 # isort: split

@@ -46,7 +46,6 @@ from omnivector.maintenance.policy import AutoMaintainer
 from omnivector.operations import files
 from omnivector.resident.config import ResidentConfig
 from omnivector.resident.graphs import ResidentGraphs, ResidentInfo
-from omnivector.storage.allocator import raise_mmap_threshold
 from omnivector.storage.context import StoreServices, TableContext, VersionPins
 from omnivector.storage.datasets import Dataset, Datasets
 from omnivector.storage.locations import StoreLocation
@@ -89,7 +88,6 @@ class VectorStore(StoreCompat):
             raise InvalidInputError("storage must be a StorageOptions")
         if not isinstance(resident, ResidentConfig | bool):
             raise InvalidInputError("resident must be a ResidentConfig, True or False")
-        raise_mmap_threshold()
         self.storage = storage or DEFAULT_STORAGE
         self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
         #: one instance of each embedding function the store's tables use

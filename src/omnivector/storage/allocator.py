@@ -1,4 +1,4 @@
-"""The C heap under Lance: when glibc serves large blocks from the heap instead of mmap.
+"""The C heap under Lance: glibc's mmap threshold and its number of arenas.
 
 glibc maps every block above its mmap threshold (128 KiB at start) with ``mmap`` and unmaps
 it on ``free``; the first time it frees such a block of up to 32 MiB, it raises the threshold
@@ -7,11 +7,19 @@ and frees buffers of several MiB per batch (encoded pages, compression buffers).
 threshold has risen past them, each batch maps fresh pages and faults them in again: appends
 of 5,000 rows of 384-d vectors with zstd text ran at about half speed (docs/storage.md).
 
-Opening a store frees one 16 MiB block, so glibc makes that adjustment at once rather than
-maybe never. The heap then keeps up to 32 MiB of freed memory per arena for reuse instead of
-returning it to the system. A threshold set explicitly (``MALLOC_MMAP_THRESHOLD_``,
-``GLIBC_TUNABLES`` or ``mallopt``) turns glibc's adjustment off, so it stays as set; other C
-libraries are left alone.
+Importing omnivector frees one 16 MiB block, so glibc makes that adjustment at once rather
+than maybe never. The heap then keeps up to 32 MiB of freed memory per arena for reuse instead of
+returning it to the system, and glibc gives each thread that allocates an arena of its own, up
+to eight per processor: Lance's and ScaNN's thread pools made sixteen on two processors, and
+the memory they kept after a resident load was a seventh of the process's RSS
+(docs/storage.md). Importing omnivector therefore also caps the arenas at one per processor the
+process may run on (at least two), which keeps the threads that run at once from waiting on
+each other's arena; arenas of threads that allocated earlier stay.
+
+A threshold set explicitly (``MALLOC_MMAP_THRESHOLD_``, ``GLIBC_TUNABLES`` or ``mallopt``)
+turns glibc's adjustment off, so it stays as set; an arena count set in the environment
+(``MALLOC_ARENA_MAX``, ``glibc.malloc.arena_max``) is left as set too. Other C libraries are
+left alone.
 """
 
 from __future__ import annotations
@@ -20,10 +28,12 @@ import ctypes
 import os
 import threading
 
-__all__ = ["raise_mmap_threshold", "release_freed_memory"]
+__all__ = ["release_freed_memory", "tune_allocator"]
 
 # glibc adjusts the threshold for blocks up to 32 MiB; 16 MiB covers a batch's buffers
 _BLOCK_BYTES = 16 << 20
+# mallopt's parameter for the most arenas glibc creates
+_M_ARENA_MAX = -8
 
 _lock = threading.Lock()
 _done = False
@@ -36,8 +46,22 @@ def _is_glibc() -> bool:
         return False
 
 
-def raise_mmap_threshold() -> None:
-    """Let glibc serve blocks up to 16 MiB from the heap (once per process; glibc only)."""
+def _usable_processors() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity (not Linux)
+        return os.cpu_count() or 1
+
+
+def _arenas_set_by_user() -> bool:
+    return "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get(
+        "GLIBC_TUNABLES", ""
+    )
+
+
+def tune_allocator() -> None:
+    """Let glibc serve blocks up to 16 MiB from the heap, and give it at most one arena per
+    usable processor (at least two); once per process, glibc only."""
     global _done
     with _lock:
         if _done:
@@ -50,6 +74,8 @@ def raise_mmap_threshold() -> None:
         libc.malloc.argtypes = [ctypes.c_size_t]
         libc.free.argtypes = [ctypes.c_void_p]
         libc.free(libc.malloc(_BLOCK_BYTES))
+        if not _arenas_set_by_user():
+            libc.mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(max(2, _usable_processors())))
 
 
 def release_freed_memory() -> None:
@@ -57,3 +83,7 @@ def release_freed_memory() -> None:
     keeps freed memory for reuse, and a resident load frees gigabytes of it."""
     if _is_glibc():
         ctypes.CDLL(None).malloc_trim(0)
+
+
+# on import: omnivector's package imports this module before anything that starts threads
+tune_allocator()
