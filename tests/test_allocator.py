@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from omnivector.storage.allocator import _is_glibc, _usable_processors
+from omnivector.storage.allocator import _is_glibc, arena_cap
 
 pytestmark = pytest.mark.skipif(not _is_glibc(), reason="glibc only")
 
@@ -90,7 +90,7 @@ def _run(probe: str, imported: bool, *args: str, **env: str) -> int:
 
 def _arenas(imported: bool, **env: str) -> tuple[int, int]:
     """The cap on arenas, and the arenas after four threads more than it allocated."""
-    cap = max(2, _usable_processors())
+    cap = arena_cap()
     return cap, _run(_ARENAS_PROBE, imported, str(cap + 4), **env)
 
 

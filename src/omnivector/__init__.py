@@ -15,7 +15,7 @@ os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 from omnivector.storage import allocator  # noqa: F401
 
 # isort: split
-from omnivector.storage import lance_logs  # noqa: F401  (first: routes Lance's logs as it loads)
+from omnivector.storage import lance_logs  # noqa: F401  (before Lance loads: routes its logs)
 
 # isort: split
 from omnivector import embeddings

@@ -8,13 +8,13 @@ threshold has risen past them, each batch maps fresh pages and faults them in ag
 of 5,000 rows of 384-d vectors with zstd text ran at about half speed (docs/storage.md).
 
 Importing omnivector frees one 16 MiB block, so glibc makes that adjustment at once rather
-than maybe never. The heap then keeps up to 32 MiB of freed memory per arena for reuse instead of
-returning it to the system, and glibc gives each thread that allocates an arena of its own, up
-to eight per processor: Lance's and ScaNN's thread pools made sixteen on two processors, and
-the memory they kept after a resident load was a seventh of the process's RSS
-(docs/storage.md). Importing omnivector therefore also caps the arenas at one per processor the
-process may run on (at least two), which keeps the threads that run at once from waiting on
-each other's arena; arenas of threads that allocated earlier stay.
+than maybe never. The heap then keeps up to 32 MiB of freed memory per arena for reuse
+instead of returning it to the system, and glibc gives each thread that allocates an arena
+of its own, up to eight per processor: Lance's and ScaNN's thread pools made sixteen on two
+processors, and after a resident load of 1,000,000 x 384-d rows they kept 170-280 MiB
+(docs/storage.md). Importing omnivector therefore also caps the arenas at one per processor
+the process may run on (at least two), which keeps the threads that run at once from waiting
+on each other's arena; arenas of threads that allocated earlier stay.
 
 A threshold set explicitly (``MALLOC_MMAP_THRESHOLD_``, ``GLIBC_TUNABLES`` or ``mallopt``)
 turns glibc's adjustment off, so it stays as set; an arena count set in the environment
@@ -26,17 +26,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
 
-__all__ = ["release_freed_memory", "tune_allocator"]
+__all__ = ["arena_cap", "release_freed_memory"]
 
 # glibc adjusts the threshold for blocks up to 32 MiB; 16 MiB covers a batch's buffers
 _BLOCK_BYTES = 16 << 20
 # mallopt's parameter for the most arenas glibc creates
 _M_ARENA_MAX = -8
-
-_lock = threading.Lock()
-_done = False
 
 
 def _is_glibc() -> bool:
@@ -46,11 +42,14 @@ def _is_glibc() -> bool:
         return False
 
 
-def _usable_processors() -> int:
+def arena_cap() -> int:
+    """The most arenas glibc is given: one per processor this process may run on, at least
+    two."""
     try:
-        return len(os.sched_getaffinity(0))
+        processors = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # no affinity (not Linux)
-        return os.cpu_count() or 1
+        processors = os.cpu_count() or 1
+    return max(2, processors)
 
 
 def _arenas_set_by_user() -> bool:
@@ -59,23 +58,18 @@ def _arenas_set_by_user() -> bool:
     )
 
 
-def tune_allocator() -> None:
-    """Let glibc serve blocks up to 16 MiB from the heap, and give it at most one arena per
-    usable processor (at least two); once per process, glibc only."""
-    global _done
-    with _lock:
-        if _done:
-            return
-        _done = True
-        if not _is_glibc():
-            return
-        libc = ctypes.CDLL(None)
-        libc.malloc.restype = ctypes.c_void_p
-        libc.malloc.argtypes = [ctypes.c_size_t]
-        libc.free.argtypes = [ctypes.c_void_p]
-        libc.free(libc.malloc(_BLOCK_BYTES))
-        if not _arenas_set_by_user():
-            libc.mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(max(2, _usable_processors())))
+def _tune_allocator() -> None:
+    """Let glibc serve blocks up to 16 MiB from the heap, and give it at most
+    :func:`arena_cap` arenas (glibc only)."""
+    if not _is_glibc():
+        return
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.free(libc.malloc(_BLOCK_BYTES))
+    if not _arenas_set_by_user():
+        libc.mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(arena_cap()))
 
 
 def release_freed_memory() -> None:
@@ -85,5 +79,6 @@ def release_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
-# on import: omnivector's package imports this module before anything that starts threads
-tune_allocator()
+# once per process, on import: omnivector's package imports this module before anything
+# that starts threads
+_tune_allocator()
